@@ -1,0 +1,152 @@
+/**
+ * Content-addressed blob store in the cache folder.
+ *
+ * Layout: `blobs/sha256/<hex>` holds verified blobs; `tmp/` holds writes in
+ * flight; `records/<kind>/<key>.json` holds small metadata (for example which
+ * layer blobs a layer fingerprint produced). A blob is written to `tmp/`,
+ * hashed while it is written, and renamed into `blobs/` only when complete, so
+ * a reader never sees a partial blob and an interrupted build leaves the
+ * store valid.
+ *
+ * @module
+ */
+
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
+import { discardTemp, releaseTemp, tempPathFor } from "../util/temp_files.ts";
+
+/** A blob's identity: its digest and byte size. */
+export interface BlobRef {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * The default cache folder: `$DOCKWRIGHT_CACHE_DIR`, else `$XDG_CACHE_HOME/dockwright`,
+ * else `~/.cache/dockwright`.
+ *
+ * @example
+ * ```ts
+ * defaultCacheDir(); // "/home/me/.cache/dockwright"
+ * ```
+ */
+export function defaultCacheDir(): string {
+  const env = process.env;
+  if (env.DOCKWRIGHT_CACHE_DIR) return env.DOCKWRIGHT_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "dockwright");
+}
+
+/**
+ * The content-addressed store.
+ *
+ * @example
+ * ```ts
+ * const store = BlobStore.open();
+ * const ref = store.putBytes(new TextEncoder().encode("{}"));
+ * store.has(ref.digest); // true
+ * ```
+ */
+export class BlobStore {
+  private constructor(readonly root: string) {}
+
+  /** Opens (and creates) the store at `root`, by default {@link defaultCacheDir}. */
+  static open(root: string = defaultCacheDir()): BlobStore {
+    for (const sub of ["blobs/sha256", "tmp", "records"]) mkdirSync(join(root, sub), { recursive: true });
+    const store = new BlobStore(root);
+    store.#sweepStaleTemps();
+    return store;
+  }
+
+  /** Temp files older than a day come from killed processes; nobody will finish them. */
+  #sweepStaleTemps(): void {
+    const dir = join(this.root, "tmp");
+    const cutoff = Date.now() - 24 * 3600 * 1000;
+    for (const name of readdirSync(dir)) {
+      try {
+        if (statSync(join(dir, name)).mtimeMs < cutoff) rmSync(join(dir, name), { force: true, recursive: true });
+      } catch {
+        // Another process may have just removed it.
+      }
+    }
+  }
+
+  /** Path of the blob `digest` (it may not exist). */
+  blobPath(digest: Digest): string {
+    if (!isDigest(digest)) throw new TypeError(`not a sha256 digest: ${digest}`);
+    return join(this.root, "blobs", "sha256", digest.slice(7));
+  }
+
+  /** True when the blob is present. */
+  has(digest: Digest): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+
+  /** Byte size of a present blob. */
+  size(digest: Digest): number {
+    return statSync(this.blobPath(digest)).size;
+  }
+
+  /** A new temporary file path inside the store, removed on interrupt until committed. */
+  tempFile(): string {
+    return tempPathFor(join(this.root, "tmp", "blob"));
+  }
+
+  /**
+   * Moves a finished temp file into place under `digest`. The caller computed
+   * `digest` from the bytes as it wrote them.
+   */
+  commit(tempFile: string, digest: Digest): BlobRef {
+    const target = this.blobPath(digest);
+    if (existsSync(target)) {
+      discardTemp(tempFile);
+    } else {
+      renameSync(tempFile, target);
+      releaseTemp(tempFile);
+    }
+    return { digest, size: this.size(digest) };
+  }
+
+  /** Stores small bytes (configs, manifests) and returns their reference. */
+  putBytes(bytes: Uint8Array): BlobRef {
+    const digest = digestOf(bytes);
+    if (!this.has(digest)) {
+      const tmp = this.tempFile();
+      writeFileSync(tmp, bytes);
+      this.commit(tmp, digest);
+    }
+    return { digest, size: bytes.length };
+  }
+
+  /** Reads a whole (small) blob. */
+  readBytes(digest: Digest): Uint8Array {
+    return readFileSync(this.blobPath(digest));
+  }
+
+  /** Streams a blob in large chunks. */
+  read(digest: Digest): AsyncIterable<Uint8Array> {
+    return createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 });
+  }
+
+  /** Reads a metadata record, or undefined when absent or unreadable. */
+  getRecord<T>(kind: string, key: string): T | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.root, "records", kind, `${key}.json`), "utf8")) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes a metadata record atomically. */
+  putRecord(kind: string, key: string, value: unknown): void {
+    const dir = join(this.root, "records", kind);
+    mkdirSync(dir, { recursive: true });
+    const tmp = this.tempFile();
+    writeFileSync(tmp, JSON.stringify(value));
+    renameSync(tmp, join(dir, `${key}.json`));
+    releaseTemp(tmp);
+  }
+}

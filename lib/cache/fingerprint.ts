@@ -1,0 +1,58 @@
+/**
+ * Layer fingerprints: a hash of everything that determines a layer's bytes,
+ * computed from metadata only, so an unchanged layer is found in the cache
+ * without reading its files again.
+ *
+ * A host file contributes its path and its stat identity (device, inode, size,
+ * mtime and ctime in nanoseconds); any edit changes ctime, so a stale hit
+ * needs someone to forge ctime, which an unprivileged process cannot.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { TarEntry } from "../tar/entry.ts";
+
+/** Bumped whenever the tar encoding changes, so old cache records are not reused. */
+const FORMAT_VERSION = "dockwright-layer-v1";
+
+/**
+ * Fingerprint of a layer made of `entries` plus `extra` settings, or null when
+ * some entry's content cannot be identified without reading it.
+ *
+ * @example
+ * ```ts
+ * const fp = fingerprintEntries(entries, { recordSize: 10240 });
+ * ```
+ */
+export function fingerprintEntries(entries: readonly TarEntry[], extra: unknown): string | null {
+  const h = createHash("sha256");
+  h.update(FORMAT_VERSION + "\0" + JSON.stringify(extra ?? null) + "\0");
+  for (const e of entries) {
+    h.update(
+      JSON.stringify([
+        e.path, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.mtime, e.size,
+        e.linkTarget ?? null, e.devMajor ?? null, e.devMinor ?? null,
+      ]),
+    );
+    if (e.xattrs) {
+      for (const k of Object.keys(e.xattrs).sort()) {
+        h.update("\0x" + k + "\0");
+        h.update(e.xattrs[k]);
+      }
+    }
+    const body = e.body;
+    if (body?.kind === "bytes") {
+      h.update("\0b");
+      h.update(body.bytes);
+    } else if (body?.kind === "host") {
+      if (!body.identity) return null;
+      h.update("\0h" + body.path + "\0" + body.identity);
+    } else if (body?.kind === "stream") {
+      if (!body.fingerprint) return null;
+      h.update("\0s" + body.fingerprint);
+    }
+    h.update("\n");
+  }
+  return h.digest("hex");
+}

@@ -1,0 +1,156 @@
+/**
+ * `dockwright build`: builds the images an image file exports. The same flags
+ * work when an image file is run directly (`deno run -A image.ts --format oci`).
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { COMPRESSORS, type Compressor } from "../codec/compress.ts";
+import { build, type BuildResult, FORMATS, type OutputFormat } from "../dsl/build.ts";
+import type { NamedImage } from "./load_images.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Help text of `build`. */
+export const BUILD_HELP = `Build the images an image file exports.
+
+Usage:
+  dockwright build FILE [options]
+  deno run -A FILE [options]      (a file that calls main(import.meta))
+  bun FILE [options]
+
+Options:
+  -o, --out PATH          output path (default: <name>.tar[.gz|.zst], <name>.oci, <name>.oci.tar)
+  -f, --format FORMAT     docker-archive (default), oci, oci-archive
+  -c, --compressor C      none, gz, zstd: overrides the image's compressor; compresses
+                          the whole docker-archive, or each layer of OCI outputs
+      --image NAME        build only the export NAME (default: every exported image)
+      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
+      --json              print the result as JSON on stdout (an array when several images)
+      --quiet             no progress or summary on stderr
+  -h, --help              show this help
+
+Exit codes: 0 built, 1 build failed, 2 bad usage or invalid image definition.
+`;
+
+/** Parsed `build` flags. */
+export interface BuildFlags {
+  out?: string;
+  format: OutputFormat;
+  compressor?: Compressor;
+  image?: string;
+  cacheDir?: string;
+  json: boolean;
+  quiet: boolean;
+  help: boolean;
+  positionals: string[];
+}
+
+/**
+ * Parses `build` flags.
+ *
+ * @example
+ * ```ts
+ * parseBuildFlags(["image.ts", "--format", "oci"]).format; // "oci"
+ * ```
+ */
+export function parseBuildFlags(argv: string[]): BuildFlags {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        out: { type: "string", short: "o" },
+        format: { type: "string", short: "f" },
+        compressor: { type: "string", short: "c" },
+        image: { type: "string" },
+        "cache-dir": { type: "string" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message, "see --help");
+  }
+  const v = parsed.values;
+  const format = (v.format ?? "docker-archive") as OutputFormat;
+  if (!FORMATS.includes(format)) {
+    throw new UsageError(`unknown --format ${JSON.stringify(v.format)}`, `use one of: ${FORMATS.join(", ")}`);
+  }
+  if (v.compressor !== undefined && !(COMPRESSORS as readonly string[]).includes(v.compressor)) {
+    throw new UsageError(`unknown --compressor ${JSON.stringify(v.compressor)}`, `use one of: ${COMPRESSORS.join(", ")}`);
+  }
+  return {
+    out: v.out,
+    format,
+    compressor: v.compressor as Compressor | undefined,
+    image: v.image,
+    cacheDir: v["cache-dir"],
+    json: v.json ?? false,
+    quiet: v.quiet ?? false,
+    help: v.help ?? false,
+    positionals: parsed.positionals,
+  };
+}
+
+function humanSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) [n, i] = [n / 1024, i + 1];
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/**
+ * Builds `images` with `flags`; prints JSON or a summary. Returns the results.
+ *
+ * @example
+ * ```ts
+ * await buildImages(await loadImageFile("image.ts"), parseBuildFlags(["--format", "oci"]));
+ * ```
+ */
+export async function buildImages(images: NamedImage[], flags: BuildFlags): Promise<BuildResult[]> {
+  let selected = images;
+  if (flags.image !== undefined) {
+    selected = images.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
+    if (selected.length === 0) {
+      throw new UsageError(
+        `no exported image named ${JSON.stringify(flags.image)}`,
+        `exports: ${images.map((i) => i.exportName).join(", ")}`,
+      );
+    }
+  }
+  if (flags.out !== undefined && selected.length > 1) {
+    throw new UsageError(
+      `--out names one output but the file exports ${selected.length} images`,
+      "choose one with --image NAME, or drop --out to use the default names",
+    );
+  }
+  const results: BuildResult[] = [];
+  for (const { image } of selected) {
+    const started = performance.now();
+    const result = await build(image, {
+      format: flags.format,
+      out: flags.out,
+      compressor: flags.compressor,
+      cacheDir: flags.cacheDir,
+      progress: flags.quiet || flags.json ? false : undefined,
+    });
+    results.push(result);
+    if (!flags.quiet && !flags.json) {
+      const size = result.layers.reduce((n, l) => n + l.size, 0);
+      const seconds = ((performance.now() - started) / 1000).toFixed(2);
+      process.stderr.write(
+        `built ${result.name}:${result.tag} -> ${result.path} (${result.format}, ${result.layers.length} layer(s), ` +
+          `${humanSize(size)}, ${seconds}s)\n  manifest ${result.manifestDigest}\n`,
+      );
+    }
+  }
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
+  }
+  return results;
+}

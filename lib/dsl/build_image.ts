@@ -1,0 +1,197 @@
+/**
+ * `buildImage`: a single-layer image from `copyToRoot`, as Nix's
+ * `dockerTools.buildImage` builds it.
+ *
+ * Layer contents follow Nix's pure path: every `copyToRoot` item is merged
+ * into the root with rsync's rules (`-k`: symlinks to folders inside the item
+ * become folders; `keepContentsDirlinks` gives `-K`), then archived with
+ * `--sort=name`, owner `uid:gid`, and mtime 1980-01-01 (Nix's
+ * SOURCE_DATE_EPOCH); `created` only goes into the config.
+ *
+ * @module
+ */
+
+import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
+import { sha256Hex } from "../codec/sha256.ts";
+import { jqBytes, nixJsonOrder } from "../image/config.ts";
+import type { BuiltImage } from "../image/image.ts";
+import { writeLayer } from "../image/write_layer.ts";
+import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
+import { callerDirectory } from "./caller.ts";
+import { AttributeError } from "./errors.ts";
+import { type BuildContext, ImageDefinition } from "./image_definition.ts";
+import {
+  hostArchitecture,
+  isArchitecture,
+  isImageConfig,
+  isImageName,
+  isTag,
+  isTimestamp,
+  repositoryName,
+  resolveTimestamp,
+} from "./image_attrs.ts";
+import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
+import { type Check, isAttrs, isBool, isInt, nullable, oneOf, validateAttrs } from "./validate.ts";
+
+/** The Docker image config object (`config` attribute), passed through as Nix does. */
+export interface ImageConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  [key: string]: unknown;
+}
+
+/**
+ * Attributes of {@link buildImage}, with Nix's names and defaults.
+ *
+ * @example
+ * ```ts
+ * const args: BuildImageArgs = { name: "hello", tag: "latest", copyToRoot: ["./rootfs"], config: { Cmd: ["/hello"] } };
+ * ```
+ */
+export interface BuildImageArgs {
+  /** Image name; the repository is `name` lowercased, and may start with a registry host. Required. */
+  name: string;
+  /** Tag. Default null: a tag derived from the image content. */
+  tag?: string | null;
+  /** Files copied into the root of the layer: host paths (relative to the image file) or generated trees. Default null. */
+  copyToRoot?: Source | Source[] | null;
+  /** Deprecated name of `copyToRoot` (warns; an error together with `copyToRoot`). */
+  contents?: Source | Source[] | null;
+  /** rsync `-K` instead of `-k`: keep symlinks to folders in the destination. Default false. */
+  keepContentsDirlinks?: boolean;
+  /** Docker image config (Cmd, Entrypoint, Env, WorkingDir, User, ExposedPorts, Volumes, Labels, ...). Default null. */
+  config?: ImageConfig | null;
+  /** GOARCH of the image. Default: the host's (`amd64` on x86-64). */
+  architecture?: string;
+  /** `created` of the config: RFC 3339, or `"now"`. Default `"1970-01-01T00:00:01Z"`. */
+  created?: string;
+  /** Owner uid of every entry of the layer. Default 0. */
+  uid?: number;
+  /** Owner gid of every entry of the layer. Default 0. */
+  gid?: number;
+  /** `"none"`, `"gz"` or `"zstd"`: compresses the docker-archive as a whole, or each layer of OCI outputs. Default `"gz"`. */
+  compressor?: Compressor;
+  /** Free-form metadata, as Nix `meta`. */
+  meta?: Record<string, unknown>;
+}
+
+const notYet = (issue: string): Check => (fn, attr) => {
+  throw new AttributeError(fn, attr, `is not supported by this version of dockwright yet (planned: ${issue})`);
+};
+
+const CHECKS: Record<string, Check> = {
+  name: isImageName,
+  tag: isTag,
+  copyToRoot: () => {},
+  contents: () => {},
+  keepContentsDirlinks: isBool,
+  config: isImageConfig,
+  architecture: isArchitecture,
+  created: isTimestamp,
+  uid: isInt(0, 2 ** 32 - 1),
+  gid: isInt(0, 2 ** 32 - 1),
+  compressor: oneOf(COMPRESSORS),
+  meta: isAttrs,
+  fromImage: notYet("fromImage"),
+  fromImageName: notYet("fromImage"),
+  fromImageTag: notYet("fromImage"),
+  extraCommands: notYet("extraCommands"),
+  runAsRoot: notYet("runAsRoot"),
+  diskSize: notYet("runAsRoot"),
+  buildVMMemorySize: notYet("runAsRoot"),
+  includeNixDB: notYet("includeNixDB"),
+};
+
+class BuildImageDefinition extends ImageDefinition {
+  readonly builder = "buildImage";
+  readonly name: string;
+  readonly imageName: string;
+  readonly tag: string | null;
+  readonly compressor: Compressor;
+  readonly meta: Record<string, unknown>;
+  readonly #sources: ResolvedSource[];
+  readonly #args: BuildImageArgs;
+
+  constructor(args: BuildImageArgs, baseDir: string) {
+    super();
+    validateAttrs("buildImage", args, CHECKS, ["name"]);
+    if (args.contents != null && args.copyToRoot != null) {
+      throw new AttributeError("buildImage", "contents", "cannot be used together with copyToRoot (contents is the deprecated name of copyToRoot)");
+    }
+    if (args.contents != null) {
+      console.warn(`warning: in docker image ${args.name}: The contents parameter is deprecated. Change to copyToRoot if the contents are designed to be copied to the root filesystem, such as when you use \`buildEnv\` or similar between contents and your packages. Use copyToRoot = buildEnv { ... }; or similar if you intend to add packages to /bin.`);
+    }
+    const attr = args.contents != null ? "contents" : "copyToRoot";
+    this.#sources = resolveSources("buildImage", attr, args.contents ?? args.copyToRoot, baseDir);
+    this.#args = args;
+    this.name = args.name;
+    this.imageName = repositoryName("buildImage", args.name);
+    this.tag = args.tag ?? null;
+    this.compressor = args.compressor ?? "gz";
+    this.meta = args.meta ?? {};
+  }
+
+  async resolve(context: BuildContext): Promise<BuiltImage> {
+    const args = this.#args;
+    const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
+    if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
+    const entries = tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
+    context.progress.begin(`${this.imageName}: layer 1/1`);
+    const layer = await writeLayer(context.store, entries, context.layerCompressor, {
+      onBytes: (n) => context.progress.add(n),
+    });
+    context.progress.end();
+    const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
+    const base = nixJsonOrder({
+      architecture: args.architecture ?? hostArchitecture(),
+      config: args.config ?? null,
+      created,
+      os: "linux",
+    }) as Record<string, unknown>;
+    const config = { ...(base.config as Record<string, unknown> | null ?? {}) };
+    config.Env = [...((config.Env as string[] | undefined) ?? [])];
+    const imageConfig = {
+      ...base,
+      config,
+      rootfs: { diff_ids: [layer.diffId], type: "layers" },
+      history: [{ created }],
+    };
+    const bytes = jqBytes(imageConfig);
+    const ref = context.store.putBytes(bytes);
+    return {
+      repoName: this.imageName,
+      tag: this.tag ?? sha256Hex(ref.digest).slice(0, 32),
+      config: { ...ref, bytes },
+      layers: [layer],
+      archiveLayout: "buildImage",
+    };
+  }
+}
+
+/**
+ * Nix `dockerTools.buildImage`: a one-layer image whose root holds `copyToRoot`.
+ * Returns a lazy image value; nothing is read until it is built.
+ *
+ * @example
+ * ```ts
+ * import { buildImage, main } from "dockwright";
+ * export default buildImage({
+ *   name: "hello",
+ *   tag: "latest",
+ *   copyToRoot: ["./rootfs"],
+ *   config: { Cmd: ["/bin/hello"] },
+ * });
+ * main(import.meta);
+ * ```
+ */
+export function buildImage(args: BuildImageArgs): ImageDefinition {
+  return new BuildImageDefinition(args, callerDirectory());
+}

@@ -1,0 +1,54 @@
+/**
+ * Errors about image definitions: they name the function, the attribute and
+ * what would be accepted.
+ *
+ * @module
+ */
+
+/**
+ * A wrong attribute name, type or value in an image definition.
+ *
+ * @example
+ * ```ts
+ * throw new AttributeError("buildImage", "compressor", 'must be one of "none", "gz", "zstd" (got "xz")');
+ * ```
+ */
+export class AttributeError extends Error {
+  constructor(readonly fn: string, readonly attribute: string, problem: string) {
+    super(`${fn}: attribute "${attribute}" ${problem}`);
+    this.name = "AttributeError";
+  }
+}
+
+/** Edit distance, for "did you mean" hints. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The closest of `known` to `name` (case-insensitive match first), if reasonably close.
+ *
+ * @example
+ * ```ts
+ * suggest("copytoroot", ["copyToRoot", "config"]); // "copyToRoot"
+ * ```
+ */
+export function suggest(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const exact = known.find((k) => k.toLowerCase() === lower);
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const k of known) {
+    const score = distance(lower, k.toLowerCase());
+    if (score < bestScore) [best, bestScore] = [k, score];
+  }
+  return bestScore <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}

@@ -1,0 +1,171 @@
+/**
+ * Checks and defaults for the attributes every image builder shares: `name`,
+ * `tag`, `architecture`, `created`, `config`.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { AttributeError, suggest } from "./errors.ts";
+import { type Check, isAttrs, isString } from "./validate.ts";
+
+/** GOARCH values, the only ones the image spec allows for `architecture`. */
+export const GOARCH = [
+  "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle",
+  "ppc64", "ppc64le", "riscv64", "s390x", "wasm",
+] as const;
+
+/**
+ * The host's GOARCH, Nix's `defaultArchitecture`.
+ *
+ * @example
+ * ```ts
+ * hostArchitecture(); // "amd64" on x86-64
+ * ```
+ */
+export function hostArchitecture(): string {
+  const map: Record<string, string> = {
+    x64: "amd64", arm64: "arm64", ia32: "386", arm: "arm", ppc64: "ppc64le",
+    s390x: "s390x", riscv64: "riscv64", loong64: "loong64", mips: "mips", mipsel: "mipsle",
+  };
+  return map[process.arch] ?? process.arch;
+}
+
+/** `architecture` must be a GOARCH value (Docker rejects `arm32v7` and the like). */
+export const isArchitecture: Check = (fn, attr, v) => {
+  isString(fn, attr, v);
+  if (!(GOARCH as readonly string[]).includes(v as string)) {
+    const hint = suggest(v as string, GOARCH);
+    throw new AttributeError(
+      fn,
+      attr,
+      `must be a Go architecture name (${GOARCH.join(", ")}), got ${JSON.stringify(v)}` +
+        (hint ? `; did you mean "${hint}"?` : ""),
+    );
+  }
+};
+
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const HOST = "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?";
+const REPO_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+
+/**
+ * The repository name Nix derives from `name` (`lib.toLower name`), checked
+ * against the distribution reference grammar. A registry host keeps its case.
+ *
+ * @example
+ * ```ts
+ * repositoryName("buildImage", "Registry.example.com:5000/Team/App"); // "registry.example.com:5000/team/app"
+ * ```
+ */
+export function repositoryName(fn: string, name: string): string {
+  const lower = name.toLowerCase();
+  if (!REPO_RE.test(lower) || lower.length > 255) {
+    throw new AttributeError(
+      fn,
+      "name",
+      `${JSON.stringify(name)} is not a valid image name: use lowercase letters, digits and separators ` +
+        `(".", "_", "__", "-") in "/"-separated parts, optionally after a registry host like "registry.example.com:5000/"`,
+    );
+  }
+  return lower;
+}
+
+/** `name`: a non-empty image reference name. */
+export const isImageName: Check = (fn, attr, v) => {
+  isString(fn, attr, v);
+  repositoryName(fn, v as string);
+};
+
+/** `tag`: null or a valid tag. */
+export const isTag: Check = (fn, attr, v) => {
+  if (v === null) return;
+  isString(fn, attr, v);
+  if (!TAG_RE.test(v as string)) {
+    throw new AttributeError(fn, attr, `${JSON.stringify(v)} is not a valid tag: up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`);
+  }
+};
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** `created`/`mtime`: `"now"` or an RFC 3339 / ISO-8601 date-time with a time zone. */
+export const isTimestamp: Check = (fn, attr, v) => {
+  isString(fn, attr, v);
+  if (v === "now") return;
+  if (!RFC3339.test(v as string) || Number.isNaN(Date.parse(v as string))) {
+    throw new AttributeError(
+      fn,
+      attr,
+      `must be "now" or a date-time like "1970-01-01T00:00:01Z" (RFC 3339, with a time zone), got ${JSON.stringify(v)}`,
+    );
+  }
+};
+
+/**
+ * Resolves `"now"` to the current time in Nix's form (`date --iso-8601=seconds`, UTC).
+ *
+ * @example
+ * ```ts
+ * resolveTimestamp("now"); // "2026-11-22T10:00:00+00:00"
+ * ```
+ */
+export function resolveTimestamp(value: string): string {
+  if (value !== "now") return value;
+  return new Date().toISOString().replace(/\.\d{3}Z$/, "+00:00");
+}
+
+/** Seconds since the epoch of a (resolved) timestamp. */
+export function epochSeconds(value: string): number {
+  return Math.floor(Date.parse(resolveTimestamp(value)) / 1000);
+}
+
+type Kind = "strings" | "string" | "object" | "bool" | "int" | "any";
+/** The keys of the Docker/OCI container config, with the shape of their values. */
+const CONFIG_KEYS: Record<string, Kind> = {
+  User: "string", ExposedPorts: "object", Env: "strings", Entrypoint: "strings", Cmd: "strings",
+  Volumes: "object", WorkingDir: "string", Labels: "object", StopSignal: "string",
+  ArgsEscaped: "bool", Healthcheck: "object", OnBuild: "strings", Shell: "strings", StopTimeout: "int",
+  Hostname: "string", Domainname: "string", AttachStdin: "bool", AttachStdout: "bool", AttachStderr: "bool",
+  Tty: "bool", OpenStdin: "bool", StdinOnce: "bool", Image: "string", NetworkDisabled: "bool", MacAddress: "string",
+};
+
+/** `config`: the Docker image config object (Cmd, Env, ...), keys and value shapes checked. */
+export const isImageConfig: Check = (fn, attr, v) => {
+  if (v === null) return;
+  isAttrs(fn, attr, v);
+  for (const [key, value] of Object.entries(v as Record<string, unknown>)) {
+    const kind = CONFIG_KEYS[key];
+    const where = `${attr}.${key}`;
+    if (!kind) {
+      const hint = suggest(key, Object.keys(CONFIG_KEYS));
+      throw new AttributeError(fn, where, `is not a key of the image config${hint ? `; did you mean "${hint}"?` : ""} (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
+    }
+    if (value === null || value === undefined) continue;
+    const ok = kind === "strings"
+      ? Array.isArray(value) && value.every((x) => typeof x === "string")
+      : kind === "object"
+      ? typeof value === "object" && !Array.isArray(value)
+      : kind === "bool"
+      ? typeof value === "boolean"
+      : kind === "int"
+      ? Number.isInteger(value)
+      : kind === "string"
+      ? typeof value === "string"
+      : true;
+    if (!ok) {
+      const want = { strings: "a list of strings", object: "an attribute set", bool: "true or false", int: "an integer", string: "a string", any: "" }[kind];
+      throw new AttributeError(fn, where, `must be ${want}`);
+    }
+    if (key === "Env") {
+      for (const e of value as string[]) {
+        if (!e.includes("=") || e.startsWith("=")) throw new AttributeError(fn, where, `entries must look like "NAME=value" (got ${JSON.stringify(e)})`);
+      }
+    }
+    if (key === "Labels") {
+      for (const [lk, lv] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof lv !== "string") throw new AttributeError(fn, `${where}.${lk}`, "must be a string");
+      }
+    }
+  }
+};

@@ -1,0 +1,81 @@
+/**
+ * Sources of image contents (`copyToRoot`, `contents`): host paths (relative
+ * paths are resolved from the image file's folder, like paths in a `.nix`
+ * file), `file:` URLs, and generated trees.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { FileTree } from "../tree/file_tree.ts";
+import { GeneratedTree } from "../tree/generated_tree.ts";
+import { addHostPath } from "../tree/host_source.ts";
+import { AttributeError } from "./errors.ts";
+
+/**
+ * One source of files: a host path (string or `file:` URL) or a generated tree.
+ *
+ * @example
+ * ```ts
+ * const sources: Source[] = ["./rootfs", new URL("./etc", import.meta.url), writeTextDir("etc/motd", "hi\n")];
+ * ```
+ */
+export type Source = string | URL | GeneratedTree;
+
+/** A source with its host path made absolute. */
+export type ResolvedSource = { kind: "host"; path: string } | { kind: "generated"; tree: GeneratedTree };
+
+/**
+ * Checks that `value` is a source or a list of sources and resolves host paths
+ * against `baseDir`.
+ *
+ * @example
+ * ```ts
+ * resolveSources("buildImage", "copyToRoot", ["./rootfs"], "/project"); // [{ kind: "host", path: "/project/rootfs" }]
+ * ```
+ */
+export function resolveSources(fn: string, attr: string, value: unknown, baseDir: string): ResolvedSource[] {
+  if (value === null || value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((item, i): ResolvedSource => {
+    const where = Array.isArray(value) ? `${attr}[${i}]` : attr;
+    if (typeof item === "string") {
+      if (item === "") throw new AttributeError(fn, where, "must not be an empty path");
+      return { kind: "host", path: isAbsolute(item) ? item : resolve(baseDir, item) };
+    }
+    if (item instanceof URL) {
+      if (item.protocol !== "file:") throw new AttributeError(fn, where, `must be a file: URL (got ${item.protocol})`);
+      return { kind: "host", path: fileURLToPath(item) };
+    }
+    if (item instanceof GeneratedTree) return { kind: "generated", tree: item };
+    throw new AttributeError(
+      fn,
+      where,
+      "must be a path (string or file: URL) or a generated tree such as writeTextDir(...), or a list of them",
+    );
+  });
+}
+
+/** Options of {@link buildTree}. */
+export interface TreeOptions {
+  /** rsync `-K`: follow symlinks to folders already in the tree (Nix `keepContentsDirlinks`). */
+  keepDirlinks: boolean;
+}
+
+/**
+ * Merges `sources` in order into one tree, like Nix's `rsync -a{k,K}` loop.
+ *
+ * @example
+ * ```ts
+ * const tree = buildTree(resolved, { keepDirlinks: false });
+ * ```
+ */
+export function buildTree(sources: readonly ResolvedSource[], options: TreeOptions): FileTree {
+  const tree = new FileTree(options.keepDirlinks);
+  for (const source of sources) {
+    if (source.kind === "host") addHostPath(tree, source.path, { copyDirlinks: !options.keepDirlinks });
+    else source.tree.applyTo(tree);
+  }
+  return tree;
+}

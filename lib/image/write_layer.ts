@@ -1,0 +1,142 @@
+/**
+ * The one-pass layer pipeline:
+ *
+ * ```
+ * tar entries -> tar bytes -> sha256 (diff_id) -> compressor -> sha256 (digest) -> temp file -> blob store
+ * ```
+ *
+ * Every stage is a stream with backpressure (`node:stream` `pipeline`), so
+ * memory stays flat whatever the layer size. A layer whose fingerprint is
+ * already in the cache is returned without reading its sources; a layer whose
+ * uncompressed blob is cached is compressed from that blob.
+ *
+ * @module
+ */
+
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
+import { fingerprintEntries } from "../cache/fingerprint.ts";
+import { type Compressor, createCompressor } from "../codec/compress.ts";
+import { type Digest, Sha256Counter } from "../codec/sha256.ts";
+import type { TarEntry } from "../tar/entry.ts";
+import { writeTar } from "../tar/writer.ts";
+import { discardTemp } from "../util/temp_files.ts";
+import type { Layer } from "./layer.ts";
+
+/** What the cache remembers about a layer fingerprint. */
+interface LayerRecord {
+  diffId: Digest;
+  blobs: Partial<Record<Compressor, BlobRef>>;
+}
+
+/** Byte counts reported while a layer is written. */
+export type ProgressCallback = (bytes: number) => void;
+
+function tap(counter: Sha256Counter, onBytes?: ProgressCallback) {
+  return async function* (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      counter.update(chunk);
+      onBytes?.(chunk.length);
+      yield chunk;
+    }
+  };
+}
+
+/**
+ * Streams `source` (an uncompressed tar) through hashing and `compressor` into
+ * the store. Returns the diff_id and the stored blob.
+ *
+ * @example
+ * ```ts
+ * const { diffId, blob } = await storeTarStream(store, writeTar(entries), "zstd");
+ * ```
+ */
+export async function storeTarStream(
+  store: BlobStore,
+  source: AsyncIterable<Uint8Array>,
+  compressor: Compressor,
+  onBytes?: ProgressCallback,
+): Promise<{ diffId: Digest; blob: BlobRef }> {
+  const tmp = store.tempFile();
+  const diff = new Sha256Counter();
+  const stored = new Sha256Counter();
+  const compress = createCompressor(compressor);
+  const sink = createWriteStream(tmp, { highWaterMark: 1 << 20 });
+  try {
+    if (compress) {
+      await pipeline(source as unknown as Readable, tap(diff, onBytes), compress, tap(stored), sink);
+    } else {
+      await pipeline(source as unknown as Readable, tap(diff, onBytes), sink);
+    }
+  } catch (error) {
+    discardTemp(tmp);
+    throw error;
+  }
+  const diffId = diff.digest();
+  const digest = compress ? stored.digest() : diffId;
+  return { diffId, blob: store.commit(tmp, digest) };
+}
+
+/** Options of {@link writeLayer}. */
+export interface WriteLayerOptions {
+  /** Extra inputs that change the bytes (for example the record size). */
+  fingerprintExtra?: unknown;
+  /** Tar record size. Default 10240. */
+  recordSize?: number;
+  /** Called with the number of uncompressed bytes as they pass. */
+  onBytes?: ProgressCallback;
+  /** History comment to attach. */
+  comment?: string;
+}
+
+/**
+ * Builds one layer from tar entries into the store, reusing the cache when the
+ * same entries were built before.
+ *
+ * @example
+ * ```ts
+ * const layer = await writeLayer(store, entries, "gz");
+ * layer.diffId; // sha256 of the uncompressed tar
+ * ```
+ */
+export async function writeLayer(
+  store: BlobStore,
+  entries: readonly TarEntry[],
+  compressor: Compressor,
+  options: WriteLayerOptions = {},
+): Promise<Layer> {
+  const recordSize = options.recordSize ?? 10240;
+  const fingerprint = fingerprintEntries(entries, { recordSize, extra: options.fingerprintExtra ?? null });
+  const record = fingerprint ? store.getRecord<LayerRecord>("layers", fingerprint) : undefined;
+  const done = (diffId: Digest, blob: BlobRef): Layer => ({
+    diffId,
+    digest: blob.digest,
+    size: blob.size,
+    compressor,
+    comment: options.comment,
+  });
+  const remember = (diffId: Digest, blob: BlobRef) => {
+    if (!fingerprint) return;
+    const blobs = { ...(record?.diffId === diffId ? record.blobs : {}), [compressor]: blob };
+    store.putRecord("layers", fingerprint, { diffId, blobs } satisfies LayerRecord);
+  };
+  if (record) {
+    const cached = record.blobs[compressor];
+    if (cached && store.has(cached.digest)) return done(record.diffId, cached);
+    if (compressor !== "none" && store.has(record.diffId)) {
+      const { diffId, blob } = await storeTarStream(store, store.read(record.diffId), compressor, options.onBytes);
+      remember(diffId, blob);
+      return done(diffId, blob);
+    }
+  }
+  const { diffId, blob } = await storeTarStream(
+    store,
+    writeTar(entries, { recordSize }),
+    compressor,
+    options.onBytes,
+  );
+  remember(diffId, blob);
+  return done(diffId, blob);
+}

@@ -1,0 +1,168 @@
+/**
+ * Deterministic tar writer: turns entries into a stream of byte chunks.
+ *
+ * Every header byte comes from the entry (see `header.ts`); the archive ends
+ * with two zero blocks and is padded to a whole record (10240 bytes, like GNU
+ * tar and Python's `tarfile`). Output is gathered into chunks of about 1 MiB so
+ * the hashing and compression stages downstream see few, large writes.
+ *
+ * @module
+ */
+
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { BLOCK_SIZE, type TarEntry } from "./entry.ts";
+import { blockPadding, encodeHeader } from "./header.ts";
+
+/** Options of {@link writeTar}. */
+export interface TarWriteOptions {
+  /** The archive is padded with zeros to a multiple of this many bytes. Default 10240. */
+  recordSize?: number;
+  /** Target size of the emitted chunks. Default 1 MiB. */
+  chunkSize?: number;
+}
+
+/** Raised when a host file changes size while it is being archived. */
+export class SourceChangedError extends Error {
+  constructor(readonly path: string, expected: number, actual: number) {
+    super(
+      `${path} changed while it was being archived (expected ${expected} bytes, found ${actual}); ` +
+        `make sure nothing writes to the image's source files during a build`,
+    );
+    this.name = "SourceChangedError";
+  }
+}
+
+/** Collects small pieces into large chunks; large pieces pass through uncopied. */
+class ChunkAssembler {
+  #buf: Uint8Array;
+  #used = 0;
+  readonly ready: Uint8Array[] = [];
+  constructor(readonly chunkSize: number) {
+    this.#buf = new Uint8Array(chunkSize);
+  }
+  /** Total bytes emitted or pending. */
+  total = 0;
+
+  push(bytes: Uint8Array): void {
+    this.total += bytes.length;
+    if (bytes.length >= this.chunkSize / 4) {
+      this.flush();
+      this.ready.push(bytes);
+      return;
+    }
+    if (this.#used + bytes.length > this.chunkSize) this.flush();
+    this.#buf.set(bytes, this.#used);
+    this.#used += bytes.length;
+  }
+
+  zeros(n: number): void {
+    if (n === 0) return;
+    if (this.#used + n > this.chunkSize) this.flush();
+    if (n > this.chunkSize) {
+      this.ready.push(new Uint8Array(n));
+      this.total += n;
+      return;
+    }
+    // The buffer may hold stale bytes from a read that came up short; clear explicitly.
+    this.#buf.fill(0, this.#used, this.#used + n);
+    this.#used += n;
+    this.total += n;
+  }
+
+  /** Reads up to `length` bytes from `fd` straight into the buffer. Returns bytes read. */
+  readFrom(fd: number, length: number, position: number): number {
+    if (this.#used === this.chunkSize) this.flush();
+    const want = Math.min(length, this.chunkSize - this.#used);
+    const got = readSync(fd, this.#buf, this.#used, want, position);
+    this.#used += got;
+    this.total += got;
+    return got;
+  }
+
+  flush(): void {
+    if (this.#used === 0) return;
+    this.ready.push(this.#buf.subarray(0, this.#used));
+    this.#buf = new Uint8Array(this.chunkSize);
+    this.#used = 0;
+  }
+
+  *drain(): Generator<Uint8Array> {
+    while (this.ready.length > 0) yield this.ready.shift()!;
+  }
+}
+
+async function writeBody(entry: TarEntry, out: ChunkAssembler): Promise<AsyncIterable<Uint8Array> | null> {
+  const body = entry.body;
+  if (!body) {
+    if (entry.size !== 0) throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but no body`);
+    return null;
+  }
+  if (body.kind === "bytes") {
+    if (body.bytes.length !== entry.size) {
+      throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but ${body.bytes.length} bytes given`);
+    }
+    out.push(body.bytes);
+    return null;
+  }
+  if (body.kind === "host") {
+    const fd = openSync(body.path, "r");
+    try {
+      const actual = fstatSync(fd).size;
+      if (actual !== entry.size) throw new SourceChangedError(body.path, entry.size, actual);
+      let position = 0;
+      while (position < entry.size) {
+        const got = out.readFrom(fd, entry.size - position, position);
+        if (got === 0) throw new SourceChangedError(body.path, entry.size, position);
+        position += got;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return null;
+  }
+  return body.open();
+}
+
+/**
+ * Writes `entries` as a tar stream, in the order given.
+ *
+ * @example
+ * ```ts
+ * import { writeTar } from "./writer.ts";
+ * const chunks: Uint8Array[] = [];
+ * for await (const c of writeTar([{ path: "hello", type: "file", mode: 0o644, uid: 0, gid: 0,
+ *   uname: "", gname: "", mtime: 1, size: 2, body: { kind: "bytes", bytes: new Uint8Array([104, 105]) } }])) {
+ *   chunks.push(c);
+ * }
+ * ```
+ */
+export async function* writeTar(
+  entries: Iterable<TarEntry> | AsyncIterable<TarEntry>,
+  options: TarWriteOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const recordSize = options.recordSize ?? 10240;
+  const out = new ChunkAssembler(options.chunkSize ?? 1 << 20);
+  for await (const entry of entries) {
+    out.push(encodeHeader(entry));
+    const stream = await writeBody(entry, out);
+    if (stream) {
+      let written = 0;
+      for await (const piece of stream) {
+        written += piece.length;
+        if (written > entry.size) break;
+        out.push(piece);
+        yield* out.drain();
+      }
+      if (written !== entry.size) {
+        throw new TypeError(`tar entry ${entry.path}: stream gave ${written} bytes, header says ${entry.size}`);
+      }
+    }
+    if (entry.type === "file") out.zeros(blockPadding(entry.size));
+    yield* out.drain();
+  }
+  out.zeros(2 * BLOCK_SIZE);
+  const rest = out.total % recordSize;
+  if (rest !== 0) out.zeros(recordSize - rest);
+  out.flush();
+  yield* out.drain();
+}

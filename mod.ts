@@ -1,0 +1,36 @@
+/**
+ * dockwright: nixpkgs `dockerTools` as a typed TypeScript DSL for Deno and Bun.
+ *
+ * @example
+ * ```ts
+ * import { buildImage, main, writeTextDir } from "dockwright";
+ *
+ * export default buildImage({
+ *   name: "hello",
+ *   tag: "latest",
+ *   copyToRoot: ["./rootfs", writeTextDir("etc/motd", "hi\n")],
+ *   config: { Cmd: ["/bin/hello"] },
+ * });
+ * main(import.meta);
+ * ```
+ *
+ * @module
+ */
+
+export { buildImage } from "./lib/dsl/build_image.ts";
+export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
+export { build, defaultOutputPath, FORMATS } from "./lib/dsl/build.ts";
+export type { BuildOptions, BuildResult, LayerSummary, OutputFormat } from "./lib/dsl/build.ts";
+export { ImageDefinition, isImageDefinition } from "./lib/dsl/image_definition.ts";
+export { AttributeError } from "./lib/dsl/errors.ts";
+export type { Source } from "./lib/dsl/sources.ts";
+export { writeScript, writeScriptBin, writeText, writeTextDir, writeTextFile } from "./lib/dsl/writers.ts";
+export type { WriteTextFileArgs } from "./lib/dsl/writers.ts";
+export { GeneratedTree } from "./lib/tree/generated_tree.ts";
+export { COMPRESSORS } from "./lib/codec/compress.ts";
+export type { Compressor } from "./lib/codec/compress.ts";
+export { greeterExecutable } from "./lib/elf/greeter.ts";
+export type { GreeterArch } from "./lib/elf/greeter.ts";
+export { main } from "./lib/cli/main.ts";
+export type { ModuleMeta } from "./lib/cli/main.ts";
+export { runCli } from "./lib/cli/run_cli.ts";
