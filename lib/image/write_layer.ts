@@ -5,25 +5,25 @@
  * tar entries -> tar bytes -> sha256 (diff_id) -> compressor -> sha256 (digest) -> temp file -> blob store
  * ```
  *
- * Every stage is a stream with backpressure (`node:stream` `pipeline`), so
- * memory stays flat whatever the layer size. A layer whose fingerprint is
+ * Reading files and writing tar headers run on the main thread; hashing,
+ * compression and writing run in a worker thread (see `layer_worker.ts`).
+ * At most 16 MiB are in flight between them, so memory stays flat whatever
+ * the layer size. A layer whose fingerprint is
  * already in the cache is returned without reading its sources; a layer whose
  * uncompressed blob is cached is compressed from that blob.
  *
  * @module
  */
 
-import { createWriteStream } from "node:fs";
-import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
 import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import { type Compressor, createCompressor } from "../codec/compress.ts";
-import { type Digest, Sha256Counter } from "../codec/sha256.ts";
+import type { Compressor } from "../codec/compress.ts";
+import type { Digest } from "../codec/sha256.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
 import { discardTemp } from "../util/temp_files.ts";
 import type { Layer } from "./layer.ts";
+import { type ChunkSink, openChunkSink } from "./threaded_blob_writer.ts";
 
 /** What the cache remembers about a layer fingerprint. */
 interface LayerRecord {
@@ -34,19 +34,10 @@ interface LayerRecord {
 /** Byte counts reported while a layer is written. */
 export type ProgressCallback = (bytes: number) => void;
 
-function tap(counter: Sha256Counter, onBytes?: ProgressCallback) {
-  return async function* (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    for await (const chunk of source) {
-      counter.update(chunk);
-      onBytes?.(chunk.length);
-      yield chunk;
-    }
-  };
-}
-
 /**
- * Streams `source` (an uncompressed tar) through hashing and `compressor` into
- * the store. Returns the diff_id and the stored blob.
+ * Streams `source` (an uncompressed tar whose chunks the caller gives away)
+ * through hashing and `compressor` into the store. Returns the diff_id and
+ * the stored blob.
  *
  * @example
  * ```ts
@@ -60,23 +51,20 @@ export async function storeTarStream(
   onBytes?: ProgressCallback,
 ): Promise<{ diffId: Digest; blob: BlobRef }> {
   const tmp = store.tempFile();
-  const diff = new Sha256Counter();
-  const stored = new Sha256Counter();
-  const compress = createCompressor(compressor);
-  const sink = createWriteStream(tmp, { highWaterMark: 1 << 20 });
+  let sink: ChunkSink | undefined;
   try {
-    if (compress) {
-      await pipeline(source as unknown as Readable, tap(diff, onBytes), compress, tap(stored), sink);
-    } else {
-      await pipeline(source as unknown as Readable, tap(diff, onBytes), sink);
+    sink = openChunkSink(tmp, compressor);
+    for await (const chunk of source) {
+      onBytes?.(chunk.length);
+      await sink.write(chunk);
     }
+    const { diffId, digest } = await sink.finish();
+    return { diffId, blob: store.commit(tmp, digest) };
   } catch (error) {
+    sink?.abort();
     discardTemp(tmp);
     throw error;
   }
-  const diffId = diff.digest();
-  const digest = compress ? stored.digest() : diffId;
-  return { diffId, blob: store.commit(tmp, digest) };
 }
 
 /** Options of {@link writeLayer}. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { openSequential, type SequentialReader } from "../runtime/fast_fs.ts";
 import { BLOCK_SIZE, type TarEntry } from "./entry.ts";
 import { blockPadding, encodeHeader } from "./header.ts";
 
@@ -32,7 +32,10 @@ export class SourceChangedError extends Error {
   }
 }
 
-/** Collects small pieces into large chunks; large pieces pass through uncopied. */
+/**
+ * Collects everything into fresh buffers of `chunkSize` bytes, so each chunk
+ * handed out belongs to the consumer (it may be kept, or transferred to a worker).
+ */
 class ChunkAssembler {
   #buf: Uint8Array;
   #used = 0;
@@ -45,35 +48,33 @@ class ChunkAssembler {
 
   push(bytes: Uint8Array): void {
     this.total += bytes.length;
-    if (bytes.length >= this.chunkSize / 4) {
-      this.flush();
-      this.ready.push(bytes);
-      return;
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (this.#used === this.chunkSize) this.flush();
+      const n = Math.min(this.chunkSize - this.#used, bytes.length - offset);
+      this.#buf.set(bytes.subarray(offset, offset + n), this.#used);
+      this.#used += n;
+      offset += n;
     }
-    if (this.#used + bytes.length > this.chunkSize) this.flush();
-    this.#buf.set(bytes, this.#used);
-    this.#used += bytes.length;
   }
 
   zeros(n: number): void {
-    if (n === 0) return;
-    if (this.#used + n > this.chunkSize) this.flush();
-    if (n > this.chunkSize) {
-      this.ready.push(new Uint8Array(n));
-      this.total += n;
-      return;
-    }
-    // The buffer may hold stale bytes from a read that came up short; clear explicitly.
-    this.#buf.fill(0, this.#used, this.#used + n);
-    this.#used += n;
     this.total += n;
+    while (n > 0) {
+      if (this.#used === this.chunkSize) this.flush();
+      const k = Math.min(this.chunkSize - this.#used, n);
+      // The buffer may hold stale bytes from a read that came up short; clear explicitly.
+      this.#buf.fill(0, this.#used, this.#used + k);
+      this.#used += k;
+      n -= k;
+    }
   }
 
-  /** Reads up to `length` bytes from `fd` straight into the buffer. Returns bytes read. */
-  readFrom(fd: number, length: number, position: number): number {
+  /** Reads up to `length` bytes from `file` straight into the buffer. Returns bytes read. */
+  readFrom(file: SequentialReader, length: number): number {
     if (this.#used === this.chunkSize) this.flush();
     const want = Math.min(length, this.chunkSize - this.#used);
-    const got = readSync(fd, this.#buf, this.#used, want, position);
+    const got = file.read(this.#buf, this.#used, want);
     this.#used += got;
     this.total += got;
     return got;
@@ -105,18 +106,17 @@ async function writeBody(entry: TarEntry, out: ChunkAssembler): Promise<AsyncIte
     return null;
   }
   if (body.kind === "host") {
-    const fd = openSync(body.path, "r");
+    const file = openSequential(body.path);
     try {
-      const actual = fstatSync(fd).size;
-      if (actual !== entry.size) throw new SourceChangedError(body.path, entry.size, actual);
+      if (file.size !== entry.size) throw new SourceChangedError(body.path, entry.size, file.size);
       let position = 0;
       while (position < entry.size) {
-        const got = out.readFrom(fd, entry.size - position, position);
+        const got = out.readFrom(file, entry.size - position);
         if (got === 0) throw new SourceChangedError(body.path, entry.size, position);
         position += got;
       }
     } finally {
-      closeSync(fd);
+      file.close();
     }
     return null;
   }
@@ -124,7 +124,8 @@ async function writeBody(entry: TarEntry, out: ChunkAssembler): Promise<AsyncIte
 }
 
 /**
- * Writes `entries` as a tar stream, in the order given.
+ * Writes `entries` as a tar stream, in the order given. Every yielded chunk
+ * is a view of a fresh buffer that nothing else references.
  *
  * @example
  * ```ts

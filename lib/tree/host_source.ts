@@ -5,8 +5,9 @@
  * @module
  */
 
-import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats, statSync } from "node:fs";
+import { readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import { fastLstat, fastReadDir, type FastStat } from "../runtime/fast_fs.ts";
 import type { FileTree, TreeNode } from "./file_tree.ts";
 
 /** Raised when a source named in an image definition is missing or unreadable. */
@@ -39,22 +40,28 @@ function devNumbers(rdev: number): { devMajor: number; devMinor: number } {
   return { devMajor, devMinor };
 }
 
-function identity(st: Stats): string {
+function identity(st: FastStat): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 /** Converts one lstat result into a node (without children). Sockets give undefined. */
-export function nodeFromStat(path: string, st: Stats): TreeNode | undefined {
+export function nodeFromStat(path: string, st: FastStat): TreeNode | undefined {
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: 0 };
-  if (st.isDirectory()) return { ...base, type: "directory", children: new Map() };
-  if (st.isFile()) {
-    return { ...base, type: "file", size: st.size, body: { kind: "host", path, identity: identity(st) } };
+  switch (st.kind) {
+    case "directory":
+      return { ...base, type: "directory", children: new Map() };
+    case "file":
+      return { ...base, type: "file", size: st.size, body: { kind: "host", path, identity: identity(st) } };
+    case "symlink":
+      return { ...base, mode: 0o777, type: "symlink", linkTarget: readlinkSync(path) };
+    case "char":
+    case "block":
+      return { ...base, type: st.kind, ...devNumbers(st.rdev) };
+    case "fifo":
+      return { ...base, type: "fifo" };
+    default:
+      return undefined;
   }
-  if (st.isSymbolicLink()) return { ...base, mode: 0o777, type: "symlink", linkTarget: readlinkSync(path) };
-  if (st.isCharacterDevice()) return { ...base, type: "char", ...devNumbers(st.rdev) };
-  if (st.isBlockDevice()) return { ...base, type: "block", ...devNumbers(st.rdev) };
-  if (st.isFIFO()) return { ...base, type: "fifo" };
-  return undefined;
 }
 
 function isInside(path: string, dir: string): boolean {
@@ -73,17 +80,17 @@ function isInside(path: string, dir: string): boolean {
  */
 export function addHostPath(tree: FileTree, hostPath: string, options: HostSourceOptions): void {
   const absolute = resolve(hostPath);
-  let st: Stats;
+  let st: FastStat;
   try {
-    st = statSync(absolute);
+    st = fastLstat(realpathSync(absolute));
   } catch (error) {
     throw new SourceError(
       `${hostPath}: cannot read this source (${(error as NodeJS.ErrnoException).code ?? error}); ` +
         `check that the path exists (relative paths are resolved from the image file's folder)`,
     );
   }
-  if (!st.isDirectory()) {
-    const node = nodeFromStat(absolute, lstatSync(absolute)) ?? nodeFromStat(absolute, st)!;
+  if (st.kind !== "directory") {
+    const node = nodeFromStat(absolute, fastLstat(absolute)) ?? nodeFromStat(absolute, st)!;
     tree.put(basename(absolute), node);
     return;
   }
@@ -91,7 +98,7 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
   const storeDir = options.storeDir ?? "/nix/store";
   const visiting = new Set<string>();
 
-  const copyDir = (hostDir: string, treePath: string, dirStat: Stats) => {
+  const copyDir = (hostDir: string, treePath: string, dirStat: FastStat) => {
     const real = realpathSync(hostDir);
     if (visiting.has(real)) throw new SourceError(`${hostDir}: symlink loop while copying ${hostPath}`);
     visiting.add(real);
@@ -100,19 +107,19 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
     tree.put(treePath, node);
     let names: string[];
     try {
-      names = readdirSync(hostDir);
+      names = fastReadDir(hostDir);
     } catch (error) {
       throw new SourceError(`${hostDir}: cannot list folder (${(error as NodeJS.ErrnoException).code})`);
     }
     for (const name of names) {
       const child = join(hostDir, name);
       const childPath = treePath === "" ? name : `${treePath}/${name}`;
-      const lst = lstatSync(child);
-      if (lst.isDirectory()) {
+      const lst = fastLstat(child);
+      if (lst.kind === "directory") {
         copyDir(child, childPath, lst);
         continue;
       }
-      if (lst.isSymbolicLink() && options.copyDirlinks) {
+      if (lst.kind === "symlink" && options.copyDirlinks) {
         let target: string | undefined;
         try {
           target = realpathSync(child);
@@ -120,7 +127,7 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
           target = undefined; // dangling: copied as a symlink
         }
         if (target && (isInside(target, sourceRoot) || isInside(target, storeDir)) && statSync(target).isDirectory()) {
-          copyDir(target, childPath, statSync(target));
+          copyDir(target, childPath, fastLstat(target));
           continue;
         }
       }

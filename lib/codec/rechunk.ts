@@ -1,0 +1,58 @@
+/**
+ * Re-chunking a byte stream into fixed-size pieces.
+ *
+ * zstd's streaming output depends on how input is handed to it, and Deno and
+ * Bun hand it differently; feeding it fixed 1 MiB pieces (and reading output in
+ * 256 KiB buffers) makes the compressed bytes identical in both runtimes.
+ *
+ * @module
+ */
+
+/**
+ * Splits and joins incoming chunks into pieces of exactly `size` bytes (the last may be shorter).
+ *
+ * @example
+ * ```ts
+ * const r = new Rechunker(4);
+ * r.push(new Uint8Array(6)); // -> [4 bytes]
+ * r.finish(); // -> [2 bytes]
+ * ```
+ */
+export class Rechunker {
+  #buf: Uint8Array;
+  #used = 0;
+  constructor(readonly size: number) {
+    this.#buf = new Uint8Array(size);
+  }
+
+  /** Adds `chunk`; returns the pieces completed by it. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#used === 0 && chunk.length - offset >= this.size) {
+        out.push(chunk.subarray(offset, offset + this.size));
+        offset += this.size;
+        continue;
+      }
+      const n = Math.min(this.size - this.#used, chunk.length - offset);
+      this.#buf.set(chunk.subarray(offset, offset + n), this.#used);
+      this.#used += n;
+      offset += n;
+      if (this.#used === this.size) {
+        out.push(this.#buf);
+        this.#buf = new Uint8Array(this.size);
+        this.#used = 0;
+      }
+    }
+    return out;
+  }
+
+  /** The remaining partial piece, if any. */
+  finish(): Uint8Array[] {
+    if (this.#used === 0) return [];
+    const last = this.#buf.subarray(0, this.#used);
+    this.#used = 0;
+    return [last];
+  }
+}

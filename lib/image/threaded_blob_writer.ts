@@ -1,0 +1,119 @@
+/**
+ * Main-thread side of the layer worker: the same interface as
+ * {@link BlobWriter}, with the work done on another core.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { Worker } from "node:worker_threads";
+import type { Compressor } from "../codec/compress.ts";
+import { BlobWriter, type BlobWriterResult } from "./blob_writer.ts";
+
+/** Either writer: in this thread or in a worker. */
+export interface ChunkSink {
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<BlobWriterResult>;
+  abort(): void;
+}
+
+/** At most this many bytes are in flight to the worker before `write` waits. */
+const MAX_IN_FLIGHT = 16 << 20;
+
+/**
+ * A {@link ChunkSink} backed by a worker thread. Chunks passed to `write` are
+ * transferred: the caller must not touch them (or their buffer) afterwards.
+ *
+ * @example
+ * ```ts
+ * const sink = new ThreadedBlobWriter("/tmp/blob", "gz");
+ * for await (const chunk of writeTar(entries)) await sink.write(chunk);
+ * const { diffId, digest } = await sink.finish();
+ * ```
+ */
+export class ThreadedBlobWriter implements ChunkSink {
+  readonly #worker: Worker;
+  #inFlight = 0;
+  #waiter: (() => void) | undefined;
+  #error: Error | undefined;
+  #result: Promise<BlobWriterResult>;
+
+  constructor(path: string, compressor: Compressor) {
+    this.#worker = new Worker(new URL("./layer_worker.ts", import.meta.url), {
+      workerData: { path, compressor },
+    });
+    this.#result = new Promise((resolve, reject) => {
+      this.#worker.on("message", (m: { ack?: number; done?: BlobWriterResult; error?: string }) => {
+        if (m.ack !== undefined) {
+          this.#inFlight -= m.ack;
+          this.#wake();
+        } else if (m.done) {
+          resolve(m.done);
+        } else if (m.error) {
+          this.#error = new Error(m.error);
+          this.#wake();
+          reject(this.#error);
+        }
+      });
+      this.#worker.on("error", (e) => {
+        this.#error = e;
+        this.#wake();
+        reject(e);
+      });
+    });
+    this.#result.catch(() => {}); // observed through write/finish
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error;
+    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+    const owned = whole || chunk.buffer.byteLength <= 2 * chunk.byteLength ? chunk : chunk.slice();
+    this.#inFlight += owned.byteLength;
+    const buffer = owned.buffer as ArrayBuffer;
+    this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [buffer]);
+    while (this.#inFlight > MAX_IN_FLIGHT && !this.#error) {
+      await new Promise<void>((r) => (this.#waiter = r));
+    }
+    if (this.#error) throw this.#error;
+  }
+
+  async finish(): Promise<BlobWriterResult> {
+    this.#worker.postMessage({ end: true });
+    try {
+      return await this.#result;
+    } finally {
+      await this.#worker.terminate();
+    }
+  }
+
+  abort(): void {
+    void this.#worker.terminate();
+  }
+}
+
+/**
+ * A worker-backed sink, or the in-thread one when `DOCKWRIGHT_THREADS=0` or a
+ * worker cannot be started.
+ *
+ * @example
+ * ```ts
+ * const sink = openChunkSink("/tmp/blob", "zstd");
+ * ```
+ */
+export function openChunkSink(path: string, compressor: Compressor): ChunkSink {
+  if (process.env.DOCKWRIGHT_THREADS !== "0") {
+    try {
+      return new ThreadedBlobWriter(path, compressor);
+    } catch {
+      // Fall through to the in-thread writer.
+    }
+  }
+  return new BlobWriter(path, compressor);
+}
+
