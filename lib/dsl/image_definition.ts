@@ -27,7 +27,16 @@ export interface BuildContext {
  * image.imageName; // "hello"
  * ```
  */
+/**
+ * Marks image values across module copies: an image file run by the compiled
+ * executable imports its own copy of dockwright, so `instanceof` is not enough.
+ */
+const BRAND = Symbol.for("dockwright.ImageDefinition");
+
 export abstract class ImageDefinition {
+  /** See {@link BRAND}. */
+  readonly [BRAND] = true;
+
   /** The Nix function that made it, e.g. `"buildImage"`. */
   abstract readonly builder: string;
   /** `name` as given. */
@@ -61,5 +70,6 @@ export abstract class ImageDefinition {
  * ```
  */
 export function isImageDefinition(value: unknown): value is ImageDefinition {
-  return value instanceof ImageDefinition;
+  return value instanceof ImageDefinition ||
+    (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true);
 }

@@ -97,17 +97,20 @@ export class ThreadedBlobWriter implements ChunkSink {
   }
 }
 
+/** Below this many bytes a worker costs more to start than it saves. */
+const THREAD_THRESHOLD = 32 << 20;
+
 /**
- * A worker-backed sink, or the in-thread one when `DOCKWRIGHT_THREADS=0` or a
- * worker cannot be started.
+ * A worker-backed sink for large streams, or the in-thread one for small
+ * streams, when `DOCKWRIGHT_THREADS=0`, or when a worker cannot be started.
  *
  * @example
  * ```ts
- * const sink = openChunkSink("/tmp/blob", "zstd");
+ * const sink = openChunkSink("/tmp/blob", "zstd", 1 << 30);
  * ```
  */
-export function openChunkSink(path: string, compressor: Compressor): ChunkSink {
-  if (process.env.DOCKWRIGHT_THREADS !== "0") {
+export function openChunkSink(path: string, compressor: Compressor, sizeHint = Infinity): ChunkSink {
+  if (process.env.DOCKWRIGHT_THREADS !== "0" && sizeHint >= THREAD_THRESHOLD) {
     try {
       return new ThreadedBlobWriter(path, compressor);
     } catch {

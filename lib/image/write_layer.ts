@@ -49,11 +49,12 @@ export async function storeTarStream(
   source: AsyncIterable<Uint8Array>,
   compressor: Compressor,
   onBytes?: ProgressCallback,
+  sizeHint = Infinity,
 ): Promise<{ diffId: Digest; blob: BlobRef }> {
   const tmp = store.tempFile();
   let sink: ChunkSink | undefined;
   try {
-    sink = openChunkSink(tmp, compressor);
+    sink = openChunkSink(tmp, compressor, sizeHint);
     for await (const chunk of source) {
       onBytes?.(chunk.length);
       await sink.write(chunk);
@@ -114,7 +115,14 @@ export async function writeLayer(
     const cached = record.blobs[compressor];
     if (cached && store.has(cached.digest)) return done(record.diffId, cached);
     if (compressor !== "none" && store.has(record.diffId)) {
-      const { diffId, blob } = await storeTarStream(store, store.read(record.diffId), compressor, options.onBytes);
+      const { diffId, blob } = await storeTarStream(
+        store,
+        store.read(record.diffId),
+        compressor,
+        options.onBytes,
+        store.size(record.diffId),
+      );
+      if (diffId !== record.diffId) throw new Error(`cache blob ${record.diffId} is corrupt; delete ${store.root} and rebuild`);
       remember(diffId, blob);
       return done(diffId, blob);
     }
@@ -124,6 +132,7 @@ export async function writeLayer(
     writeTar(entries, { recordSize }),
     compressor,
     options.onBytes,
+    entries.reduce((n, e) => n + e.size + 512, 0),
   );
   remember(diffId, blob);
   return done(diffId, blob);
