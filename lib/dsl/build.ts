@@ -9,12 +9,13 @@ import { resolve } from "node:path";
 import { BlobStore } from "../cache/blob_store.ts";
 import { type Compressor, COMPRESSOR_EXTENSION } from "../codec/compress.ts";
 import type { BuiltImage } from "../image/image.ts";
+import { layersForSink } from "../image/convert_layers.ts";
 import { ociManifest } from "../image/manifest.ts";
 import { OCI } from "../image/media_types.ts";
 import { writeDockerArchive } from "../sink/docker_archive.ts";
 import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
 import { Progress } from "../util/progress.ts";
-import type { ImageDefinition } from "./image_definition.ts";
+import { createContext, type ImageDefinition } from "./image_definition.ts";
 
 /** Output formats. */
 export const FORMATS = ["docker-archive", "oci", "oci-archive"] as const;
@@ -104,7 +105,11 @@ export async function build(image: ImageDefinition, options: BuildOptions = {}):
   const store = BlobStore.open(options.cacheDir);
   const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
   const layerCompressor: Compressor = format === "docker-archive" ? "none" : compressor;
-  const built = await image.resolve({ store, layerCompressor, progress });
+  const resolved = await image.resolve(createContext(store, layerCompressor, progress));
+  const built = {
+    ...resolved,
+    layers: await layersForSink(store, resolved.layers, format === "docker-archive" ? "docker-archive" : "oci", compressor),
+  };
   const path = resolve(options.out ?? defaultOutputPath(image, format, compressor));
   progress.begin(`${built.repoName}:${built.tag}: writing ${format}`);
   const count = (n: number) => progress.add(n);

@@ -31,7 +31,8 @@ import {
   resolveTimestamp,
 } from "./image_attrs.ts";
 import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
-import { type Check, isAttrs, isBool, isInt, nullable, oneOf, validateAttrs } from "./validate.ts";
+import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
+import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {
@@ -61,6 +62,16 @@ export interface BuildImageArgs {
   name: string;
   /** Tag. Default null: a tag derived from the image content. */
   tag?: string | null;
+  /**
+   * Base image (Dockerfile `FROM`): an image archive (docker-archive, plain or
+   * compressed, or OCI archive), an OCI layout folder, or another image value.
+   * Its layers come first; its `Env` is prepended to `config.Env`. Default null.
+   */
+  fromImage?: FromImage | null;
+  /** As in Nix: only names the legacy parent in a multi-image archive; layers always come from its first image. */
+  fromImageName?: string | null;
+  /** See `fromImageName`. */
+  fromImageTag?: string | null;
   /** Files copied into the root of the layer: host paths (relative to the image file) or generated trees. Default null. */
   copyToRoot?: Source | Source[] | null;
   /** Deprecated name of `copyToRoot` (warns; an error together with `copyToRoot`). */
@@ -100,9 +111,9 @@ const CHECKS: Record<string, Check> = {
   gid: isInt(0, 2 ** 32 - 1),
   compressor: oneOf(COMPRESSORS),
   meta: isAttrs,
-  fromImage: notYet("fromImage"),
-  fromImageName: notYet("fromImage"),
-  fromImageTag: notYet("fromImage"),
+  fromImage: () => {},
+  fromImageName: nullable(isString),
+  fromImageTag: nullable(isString),
   extraCommands: notYet("extraCommands"),
   runAsRoot: notYet("runAsRoot"),
   diskSize: notYet("runAsRoot"),
@@ -118,6 +129,7 @@ class BuildImageDefinition extends ImageDefinition {
   readonly compressor: Compressor;
   readonly meta: Record<string, unknown>;
   readonly #sources: ResolvedSource[];
+  readonly #from: ResolvedFrom | null;
   readonly #args: BuildImageArgs;
 
   constructor(args: BuildImageArgs, baseDir: string) {
@@ -131,6 +143,7 @@ class BuildImageDefinition extends ImageDefinition {
     }
     const attr = args.contents != null ? "contents" : "copyToRoot";
     this.#sources = resolveSources("buildImage", attr, args.contents ?? args.copyToRoot, baseDir);
+    this.#from = resolveFromImage("buildImage", args.fromImage, baseDir);
     this.#args = args;
     this.name = args.name;
     this.imageName = repositoryName("buildImage", args.name);
@@ -141,6 +154,7 @@ class BuildImageDefinition extends ImageDefinition {
 
   async resolve(context: BuildContext): Promise<BuiltImage> {
     const args = this.#args;
+    const base = this.#from ? await loadBaseImage(context, this.#from) : null;
     const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
     if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
     const entries = tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
@@ -150,19 +164,21 @@ class BuildImageDefinition extends ImageDefinition {
     });
     context.progress.end();
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
-    const base = nixJsonOrder({
+    const ownConfig = nixJsonOrder({
       architecture: args.architecture ?? hostArchitecture(),
       config: args.config ?? null,
       created,
       os: "linux",
     }) as Record<string, unknown>;
-    const config = { ...(base.config as Record<string, unknown> | null ?? {}) };
-    config.Env = [...((config.Env as string[] | undefined) ?? [])];
+    const config = { ...(ownConfig.config as Record<string, unknown> | null ?? {}) };
+    // jq: .config.Env = $baseenv + .config.Env (no de-duplication in buildImage)
+    config.Env = [...(base?.config.config?.Env ?? []), ...((config.Env as string[] | undefined) ?? [])];
+    const layers = [...(base?.layers ?? []), layer];
     const imageConfig = {
-      ...base,
+      ...ownConfig,
       config,
-      rootfs: { diff_ids: [layer.diffId], type: "layers" },
-      history: [{ created }],
+      rootfs: { diff_ids: layers.map((l) => l.diffId), type: "layers" },
+      history: layers.map(() => ({ created })),
     };
     const bytes = jqBytes(imageConfig);
     const ref = context.store.putBytes(bytes);
@@ -170,7 +186,7 @@ class BuildImageDefinition extends ImageDefinition {
       repoName: this.imageName,
       tag: this.tag ?? sha256Hex(ref.digest).slice(0, 32),
       config: { ...ref, bytes },
-      layers: [layer],
+      layers,
       archiveLayout: "buildImage",
     };
   }

@@ -16,6 +16,34 @@ export interface BuildContext {
   /** Compression of the layer blobs: `none` for docker-archive (the archive is compressed as a whole). */
   layerCompressor: Compressor;
   progress: Progress;
+  /** Builds (once per build) an image another image depends on, e.g. a `fromImage`. */
+  resolveImage(image: ImageDefinition): Promise<BuiltImage>;
+}
+
+/**
+ * A build context whose `resolveImage` builds each dependency once.
+ *
+ * @example
+ * ```ts
+ * const ctx = createContext(BlobStore.open(), "none", Progress.silent());
+ * ```
+ */
+export function createContext(store: BlobStore, layerCompressor: Compressor, progress: Progress): BuildContext {
+  const built = new Map<ImageDefinition, Promise<BuiltImage>>();
+  const context: BuildContext = {
+    store,
+    layerCompressor,
+    progress,
+    resolveImage(image) {
+      let pending = built.get(image);
+      if (!pending) {
+        pending = image.resolve(context);
+        built.set(image, pending);
+      }
+      return pending;
+    },
+  };
+  return context;
 }
 
 /**

@@ -57,7 +57,7 @@ export class BlobWriter {
   }
 
   /** Feeds uncompressed bytes; resolves when the compressor can take more. */
-  async write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array, _transfer?: boolean): Promise<void> {
     if (this.#failure) throw this.#failure;
     this.#diff.update(chunk);
     if (!this.#compress) {

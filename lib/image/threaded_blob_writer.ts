@@ -12,7 +12,11 @@ import { BlobWriter, type BlobWriterResult } from "./blob_writer.ts";
 
 /** Either writer: in this thread or in a worker. */
 export interface ChunkSink {
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Takes the next chunk. With `transfer`, the chunk's whole buffer may be
+   * handed to another thread: pass it only for buffers nothing else uses.
+   */
+  write(chunk: Uint8Array, transfer?: boolean): Promise<void>;
   finish(): Promise<BlobWriterResult>;
   abort(): void;
 }
@@ -21,13 +25,13 @@ export interface ChunkSink {
 const MAX_IN_FLIGHT = 16 << 20;
 
 /**
- * A {@link ChunkSink} backed by a worker thread. Chunks passed to `write` are
- * transferred: the caller must not touch them (or their buffer) afterwards.
+ * A {@link ChunkSink} backed by a worker thread. Chunks written with
+ * `transfer` are moved, not copied: the caller must not touch their buffer afterwards.
  *
  * @example
  * ```ts
  * const sink = new ThreadedBlobWriter("/tmp/blob", "gz");
- * for await (const chunk of writeTar(entries)) await sink.write(chunk);
+ * for await (const chunk of writeTar(entries)) await sink.write(chunk, true);
  * const { diffId, digest } = await sink.finish();
  * ```
  */
@@ -70,10 +74,10 @@ export class ThreadedBlobWriter implements ChunkSink {
     w?.();
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array, transfer = false): Promise<void> {
     if (this.#error) throw this.#error;
-    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
-    const owned = whole || chunk.buffer.byteLength <= 2 * chunk.byteLength ? chunk : chunk.slice();
+    // Transferring detaches the whole buffer: copy unless the caller owns it and it is not mostly waste.
+    const owned = transfer && chunk.buffer.byteLength <= 2 * chunk.byteLength ? chunk : chunk.slice();
     this.#inFlight += owned.byteLength;
     const buffer = owned.buffer as ArrayBuffer;
     this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [buffer]);

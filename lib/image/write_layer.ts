@@ -35,9 +35,10 @@ interface LayerRecord {
 export type ProgressCallback = (bytes: number) => void;
 
 /**
- * Streams `source` (an uncompressed tar whose chunks the caller gives away)
- * through hashing and `compressor` into the store. Returns the diff_id and
- * the stored blob.
+ * Streams `source` (an uncompressed tar) through hashing and `compressor`
+ * into the store. Returns the diff_id and the stored blob. With
+ * `ownedChunks`, the chunks' buffers are handed to the worker uncopied (true
+ * for {@link writeTar}'s output, whose buffers nothing else references).
  *
  * @example
  * ```ts
@@ -50,6 +51,7 @@ export async function storeTarStream(
   compressor: Compressor,
   onBytes?: ProgressCallback,
   sizeHint = Infinity,
+  ownedChunks = false,
 ): Promise<{ diffId: Digest; blob: BlobRef }> {
   const tmp = store.tempFile();
   let sink: ChunkSink | undefined;
@@ -57,7 +59,7 @@ export async function storeTarStream(
     sink = openChunkSink(tmp, compressor, sizeHint);
     for await (const chunk of source) {
       onBytes?.(chunk.length);
-      await sink.write(chunk);
+      await sink.write(chunk, ownedChunks);
     }
     const { diffId, digest } = await sink.finish();
     return { diffId, blob: store.commit(tmp, digest) };
@@ -133,6 +135,7 @@ export async function writeLayer(
     compressor,
     options.onBytes,
     entries.reduce((n, e) => n + e.size + 512, 0),
+    true,
   );
   remember(diffId, blob);
   return done(diffId, blob);

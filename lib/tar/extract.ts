@@ -75,12 +75,13 @@ async function writeBody(fh: FileHandle, body: AsyncIterable<Uint8Array>): Promi
   let buffer: Uint8Array | undefined;
   let used = 0;
   for await (const chunk of body) {
-    if (used + chunk.length > WRITE_BUFFER && used > 0) {
-      await writeAll(fh, buffer!.subarray(0, used));
+    const large = chunk.length >= WRITE_BUFFER / 4;
+    if (used > 0 && (large || used + chunk.length > WRITE_BUFFER)) {
+      await writeAll(fh, buffer!.subarray(0, used)); // keep byte order: buffered bytes go first
       used = 0;
     }
-    if (chunk.length >= WRITE_BUFFER / 4) {
-      await writeAll(fh, chunk); // large chunk: written as is, no copy
+    if (large) {
+      await writeAll(fh, chunk); // written as is, no copy
       continue;
     }
     buffer ??= new Uint8Array(WRITE_BUFFER);
@@ -205,7 +206,16 @@ export async function extractTar(
     }
     const full = join(root, rel);
     if (h.type === "hardlink") {
-      const targetRel = normalizeMemberPath(h.linkTarget ?? "", { allowAbsolute });
+      let targetRel: string;
+      try {
+        targetRel = normalizeMemberPath(h.linkTarget ?? "", { allowAbsolute });
+      } catch (e) {
+        if (!(e instanceof TarUnsafePathError)) throw e;
+        throw new TarLinkEscapeError(
+          h.path,
+          `it is a hardlink to ${quoteEntry(h.linkTarget ?? "")}, which is empty, absolute or leaves the archive root`,
+        );
+      }
       if (targetRel === rel) return "skipped"; // a link to itself: already there
       if (targetRel === "") throw new TarLinkEscapeError(h.path, "it is a hardlink to the extraction root");
       await checkParents(targetRel, h.path, false);

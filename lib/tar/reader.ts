@@ -270,8 +270,8 @@ function parsePax(data: Uint8Array, entry: string): PaxRecords {
     if (eq < 0 || eq >= end - 1 || eq === i + 1) {
       throw new TarFormatError(entry, `bad PAX record at offset ${pos} of the extended header (no key=value)`);
     }
-    // Copy: values may be views of a large input chunk and outlive it (xattrs).
-    out.set(utf8.decode(data.subarray(i + 1, eq)), data.slice(eq + 1, end - 1));
+    // Copy (Buffer#slice would not): values may be views of a large input chunk and outlive it (xattrs).
+    out.set(utf8.decode(data.subarray(i + 1, eq)), new Uint8Array(data.subarray(eq + 1, end - 1)));
     pos = end;
   }
   return out;
