@@ -9,7 +9,14 @@ import * as zlib from "node:zlib";
 import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
-/** What {@link detectCompression} recognises. */
+/**
+ * What {@link detectCompression} recognises.
+ *
+ * @example
+ * ```ts
+ * const kind: Compression = detectCompression(firstBytes);
+ * ```
+ */
 export type Compression = "gzip" | "zstd" | "none";
 
 /**

@@ -21,7 +21,12 @@
 export class Rechunker {
   #buf: Uint8Array;
   #used = 0;
-  constructor(readonly size: number) {
+  /**
+   * @param size piece size
+   * @param copy always copy into pieces of our own (never hand out views of
+   *   the input), so the caller may reuse its chunk as soon as `push` returns
+   */
+  constructor(readonly size: number, readonly copy = false) {
     this.#buf = new Uint8Array(size);
   }
 
@@ -30,7 +35,7 @@ export class Rechunker {
     const out: Uint8Array[] = [];
     let offset = 0;
     while (offset < chunk.length) {
-      if (this.#used === 0 && chunk.length - offset >= this.size) {
+      if (!this.copy && this.#used === 0 && chunk.length - offset >= this.size) {
         out.push(chunk.subarray(offset, offset + this.size));
         offset += this.size;
         continue;

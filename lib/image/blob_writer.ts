@@ -39,7 +39,8 @@ export class BlobWriter {
   readonly #diff = new Sha256Counter();
   readonly #stored = new Sha256Counter();
   readonly #compress;
-  readonly #rechunk = new Rechunker(1 << 20);
+  // Copying pieces lets the caller reuse its chunk as soon as write() resolves.
+  readonly #rechunk = new Rechunker(1 << 20, true);
   #failure: Error | undefined;
   #ended: Promise<unknown> | undefined;
 
@@ -56,7 +57,10 @@ export class BlobWriter {
     }
   }
 
-  /** Feeds uncompressed bytes; resolves when the compressor can take more. */
+  /**
+   * Feeds uncompressed bytes; resolves when the compressor can take more.
+   * The chunk is not referenced after the returned promise resolves.
+   */
   async write(chunk: Uint8Array, _transfer?: boolean): Promise<void> {
     if (this.#failure) throw this.#failure;
     this.#diff.update(chunk);

@@ -2,8 +2,9 @@
  * Worker thread of the layer pipeline: receives uncompressed tar chunks
  * (transferred, not copied) and runs {@link BlobWriter} on them, so reading
  * files and building tar headers (main thread) overlaps with hashing,
- * compressing and writing (here). Each processed chunk is acknowledged, which
- * is how the main thread applies backpressure.
+ * compressing and writing (here). Each processed chunk is acknowledged and
+ * its buffer sent back: the acknowledgements are the main thread's
+ * backpressure, the returned buffers its buffer pool.
  *
  * @module
  */
@@ -29,7 +30,8 @@ port.on("message", (message: ChunkMessage) => {
     try {
       if (message.buffer) {
         await writer.write(new Uint8Array(message.buffer, message.offset, message.length));
-        port.postMessage({ ack: message.length });
+        // Hand the buffer back for reuse: the main thread allocates no new chunk buffers in steady state.
+        port.postMessage({ ack: message.length, buffer: message.buffer }, [message.buffer]);
       } else if (message.end) {
         port.postMessage({ done: await writer.finish() });
         port.close();

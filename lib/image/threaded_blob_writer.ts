@@ -10,8 +10,16 @@ import { Worker } from "node:worker_threads";
 import type { Compressor } from "../codec/compress.ts";
 import { BlobWriter, type BlobWriterResult } from "./blob_writer.ts";
 
+/** Buffers a sink hands back for reuse once it is done with them. */
+export interface BufferPool {
+  /** A recycled buffer of exactly `size` bytes, or undefined. */
+  take(size: number): Uint8Array | undefined;
+}
+
 /** Either writer: in this thread or in a worker. */
 export interface ChunkSink {
+  /** Recycled buffers, for producers that can fill them (see `writeTar`'s `pool`). */
+  readonly pool?: BufferPool;
   /**
    * Takes the next chunk. With `transfer`, the chunk's whole buffer may be
    * handed to another thread: pass it only for buffers nothing else uses.
@@ -41,15 +49,23 @@ export class ThreadedBlobWriter implements ChunkSink {
   #waiter: (() => void) | undefined;
   #error: Error | undefined;
   #result: Promise<BlobWriterResult>;
+  #free: ArrayBuffer[] = [];
+  readonly pool: BufferPool = {
+    take: (size) => {
+      const i = this.#free.findIndex((b) => b.byteLength === size);
+      return i < 0 ? undefined : new Uint8Array(this.#free.splice(i, 1)[0]);
+    },
+  };
 
   constructor(path: string, compressor: Compressor) {
     this.#worker = new Worker(new URL("./layer_worker.ts", import.meta.url), {
       workerData: { path, compressor },
     });
     this.#result = new Promise((resolve, reject) => {
-      this.#worker.on("message", (m: { ack?: number; done?: BlobWriterResult; error?: string }) => {
+      this.#worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
         if (m.ack !== undefined) {
           this.#inFlight -= m.ack;
+          if (m.buffer && this.#free.length < 64) this.#free.push(m.buffer);
           this.#wake();
         } else if (m.done) {
           resolve(m.done);
@@ -81,8 +97,13 @@ export class ThreadedBlobWriter implements ChunkSink {
     this.#inFlight += owned.byteLength;
     const buffer = owned.buffer as ArrayBuffer;
     this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [buffer]);
-    while (this.#inFlight > MAX_IN_FLIGHT && !this.#error) {
-      await new Promise<void>((r) => (this.#waiter = r));
+    if (this.#inFlight > MAX_IN_FLIGHT) {
+      // Wait until half the window is back: acknowledgements (and the buffers
+      // they return) are then taken in batches, so the pool refills and the
+      // producer allocates nothing new.
+      while (this.#inFlight > MAX_IN_FLIGHT / 2 && !this.#error) {
+        await new Promise<void>((r) => (this.#waiter = r));
+      }
     }
     if (this.#error) throw this.#error;
   }

@@ -23,7 +23,7 @@ import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
 import { discardTemp } from "../util/temp_files.ts";
 import type { Layer } from "./layer.ts";
-import { type ChunkSink, openChunkSink } from "./threaded_blob_writer.ts";
+import { type BufferPool, type ChunkSink, openChunkSink } from "./threaded_blob_writer.ts";
 
 /** What the cache remembers about a layer fingerprint. */
 interface LayerRecord {
@@ -47,7 +47,7 @@ export type ProgressCallback = (bytes: number) => void;
  */
 export async function storeTarStream(
   store: BlobStore,
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | ((pool: BufferPool | undefined) => AsyncIterable<Uint8Array>),
   compressor: Compressor,
   onBytes?: ProgressCallback,
   sizeHint = Infinity,
@@ -57,7 +57,8 @@ export async function storeTarStream(
   let sink: ChunkSink | undefined;
   try {
     sink = openChunkSink(tmp, compressor, sizeHint);
-    for await (const chunk of source) {
+    const chunks = typeof source === "function" ? source(sink.pool) : source;
+    for await (const chunk of chunks) {
       onBytes?.(chunk.length);
       await sink.write(chunk, ownedChunks);
     }
@@ -131,7 +132,7 @@ export async function writeLayer(
   }
   const { diffId, blob } = await storeTarStream(
     store,
-    writeTar(entries, { recordSize }),
+    (pool) => writeTar(entries, { recordSize, pool }),
     compressor,
     options.onBytes,
     entries.reduce((n, e) => n + e.size + 512, 0),

@@ -6,8 +6,9 @@
  * - nothing is written outside the root: names are normalised with
  *   {@link normalizeMemberPath}, every existing parent directory is checked
  *   with lstat and a symlink parent is refused ({@link TarLinkEscapeError}),
- *   and the last component is never followed (existing entries are removed
- *   first, files are created with O_EXCL);
+ *   and the last component is never followed (files are created with
+ *   O_EXCL; mkdir, symlink and link fail on an existing entry, which is then
+ *   removed and the creation retried);
  * - symlinks are created as-is: their target is data, never followed;
  * - hardlinks must name a regular file already inside the root, reached
  *   without crossing a symlink.
@@ -28,19 +29,47 @@
 
 import { execFile } from "node:child_process";
 import type { FileHandle } from "node:fs/promises";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readlink, rm, symlink, unlink, utimes } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readlink,
+  rm,
+  symlink,
+  unlink,
+  utimes,
+} from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { DecompressError, decompress } from "../codec/decompress.ts";
+import { decompress, DecompressError } from "../codec/decompress.ts";
 import { quoteEntry, TarError, TarLinkEscapeError, TarUnsafePathError } from "./errors.ts";
 import { readTar, type TarHeader } from "./reader.ts";
 import { normalizeMemberPath } from "./safe_path.ts";
 
-/** What happened to one member: written, or skipped (devices and fifos that cannot be created, hardlinks to themselves). */
+/**
+ * What happened to one member: written, or skipped (devices and fifos that
+ * cannot be created here, hardlinks to themselves).
+ *
+ * @example
+ * ```ts
+ * await extractTar(src, dir, { onEntry: (h, o) => o === "skipped" && console.warn(`skipped ${h.path}`) });
+ * ```
+ */
 export type ExtractOutcome = "created" | "skipped";
 
-/** Options of {@link extractTar}. */
+/**
+ * Options of {@link extractTar}.
+ *
+ * @example
+ * ```ts
+ * const opts: ExtractOptions = { allowAbsolute: false, preserveOwnership: false };
+ * ```
+ */
 export interface ExtractOptions {
   /** Accept absolute member names, meaning the root (default true: Nix layers name `/nix/store/...`). */
   allowAbsolute?: boolean;
@@ -70,25 +99,52 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Streams `body` into `fh`; small chunks are gathered so a 1-byte-chunk input does not mean 1-byte writes. */
-async function writeBody(fh: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
+/** Chunks at least this large are written as they are (no copy). */
+const SMALL_CHUNK = WRITE_BUFFER / 4;
+
+/**
+ * Streams `body` into `fh`. Small chunks are gathered in `scratch` (shared by
+ * the whole extraction) so a 1-byte-chunk input does not mean 1-byte writes;
+ * a body that arrives as one small chunk is written without a copy.
+ */
+async function writeBody(
+  fh: FileHandle,
+  body: AsyncIterable<Uint8Array>,
+  scratch: () => Uint8Array,
+): Promise<void> {
+  let pending: Uint8Array | undefined; // a lone small chunk, not copied yet
   let buffer: Uint8Array | undefined;
   let used = 0;
+  const flush = async () => {
+    if (pending) await writeAll(fh, pending);
+    else if (used > 0) await writeAll(fh, buffer!.subarray(0, used));
+    pending = undefined;
+    used = 0;
+  };
   for await (const chunk of body) {
-    const large = chunk.length >= WRITE_BUFFER / 4;
-    if (used > 0 && (large || used + chunk.length > WRITE_BUFFER)) {
-      await writeAll(fh, buffer!.subarray(0, used)); // keep byte order: buffered bytes go first
-      used = 0;
-    }
-    if (large) {
-      await writeAll(fh, chunk); // written as is, no copy
+    if (chunk.length >= SMALL_CHUNK) {
+      await flush(); // keep byte order: gathered bytes go first
+      await writeAll(fh, chunk);
       continue;
     }
-    buffer ??= new Uint8Array(WRITE_BUFFER);
+    if (pending === undefined && used === 0) {
+      pending = chunk;
+      continue;
+    }
+    buffer ??= scratch();
+    if (pending !== undefined) {
+      buffer.set(pending, 0);
+      used = pending.length;
+      pending = undefined;
+    }
+    if (used + chunk.length > buffer.length) {
+      await writeAll(fh, buffer.subarray(0, used));
+      used = 0;
+    }
     buffer.set(chunk, used);
     used += chunk.length;
   }
-  if (used > 0) await writeAll(fh, buffer!.subarray(0, used));
+  await flush();
 }
 
 /** Runs `mknod(1)`; false when the node cannot be created here. */
@@ -138,6 +194,8 @@ export async function extractTar(
 
   /** Relative paths known to be real directories (checked or created by us) and not replaced since. */
   const knownDirs = new Set<string>([""]);
+  let scratchBuffer: Uint8Array | undefined;
+  const scratch = () => (scratchBuffer ??= new Uint8Array(WRITE_BUFFER));
   /** Directory attributes applied at the end. */
   const dirAttrs = new Map<string, TarHeader>();
 
@@ -161,16 +219,27 @@ export async function extractTar(
       const full = join(root, cur);
       const st = await lstatOrNull(full);
       if (st === null) {
-        if (!create) throw new TarLinkEscapeError(entry, `its target's parent ${quoteEntry(cur)} does not exist`);
+        if (!create) {
+          throw new TarLinkEscapeError(
+            entry,
+            `its target's parent ${quoteEntry(cur)} does not exist`,
+          );
+        }
         await mkdir(full, { mode: 0o755 });
       } else if (st.isSymbolicLink()) {
         const to = await readlink(full).catch(() => "?");
-        throw new TarLinkEscapeError(entry, `the path goes through ${quoteEntry(cur)}, a symlink to ${quoteEntry(to)}`);
-      } else if (!st.isDirectory()) {
-        throw new TarError(`cannot extract ${quoteEntry(entry)}: its parent ${quoteEntry(cur)} is not a directory`, {
+        throw new TarLinkEscapeError(
           entry,
-          code: "TAR_NOT_DIRECTORY",
-        });
+          `the path goes through ${quoteEntry(cur)}, a symlink to ${quoteEntry(to)}`,
+        );
+      } else if (!st.isDirectory()) {
+        throw new TarError(
+          `cannot extract ${quoteEntry(entry)}: its parent ${quoteEntry(cur)} is not a directory`,
+          {
+            entry,
+            code: "TAR_NOT_DIRECTORY",
+          },
+        );
       }
       knownDirs.add(cur);
     }
@@ -191,15 +260,43 @@ export async function extractTar(
     return false;
   }
 
+  /**
+   * Runs `make` (which must fail with EEXIST rather than follow an existing
+   * entry); when something is already there, it is replaced and `make` runs
+   * again. Optimistic: a fresh tree costs no extra lstat per member.
+   * Returns true when an existing directory is kept instead.
+   */
+  async function createAt(
+    rel: string,
+    make: () => Promise<unknown>,
+    keepDirectory = false,
+  ): Promise<boolean> {
+    try {
+      await make();
+      return false;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+    }
+    if (await clear(rel, keepDirectory)) return true;
+    await make();
+    return false;
+  }
+
   async function setOwnerAndTimes(full: string, h: TarHeader): Promise<void> {
     if (preserveOwnership) await lchown(full, h.uid, h.gid);
     await lutimesIfPossible(full, h.mtime);
   }
 
   /** Writes one member; returns what happened. */
-  async function extractOne(h: TarHeader, body: AsyncIterable<Uint8Array>, rel: string): Promise<ExtractOutcome> {
+  async function extractOne(
+    h: TarHeader,
+    body: AsyncIterable<Uint8Array>,
+    rel: string,
+  ): Promise<ExtractOutcome> {
     if (rel === "") {
-      if (h.type !== "directory") throw new TarUnsafePathError(h.path, `it names the extraction root but is a ${h.type}`);
+      if (h.type !== "directory") {
+        throw new TarUnsafePathError(h.path, `it names the extraction root but is a ${h.type}`);
+      }
       dirAttrs.delete("");
       dirAttrs.set("", h);
       return "created";
@@ -213,40 +310,49 @@ export async function extractTar(
         if (!(e instanceof TarUnsafePathError)) throw e;
         throw new TarLinkEscapeError(
           h.path,
-          `it is a hardlink to ${quoteEntry(h.linkTarget ?? "")}, which is empty, absolute or leaves the archive root`,
+          `it is a hardlink to ${
+            quoteEntry(h.linkTarget ?? "")
+          }, which is empty, absolute or leaves the archive root`,
         );
       }
       if (targetRel === rel) return "skipped"; // a link to itself: already there
-      if (targetRel === "") throw new TarLinkEscapeError(h.path, "it is a hardlink to the extraction root");
+      if (targetRel === "") {
+        throw new TarLinkEscapeError(h.path, "it is a hardlink to the extraction root");
+      }
       await checkParents(targetRel, h.path, false);
       const target = join(root, targetRel);
       const st = await lstatOrNull(target);
       if (st === null || !st.isFile()) {
-        const what = st === null ? "does not exist" : st.isSymbolicLink() ? "is a symlink" : "is not a regular file";
+        const what = st === null
+          ? "does not exist"
+          : st.isSymbolicLink()
+          ? "is a symlink"
+          : "is not a regular file";
         throw new TarLinkEscapeError(
           h.path,
-          `it is a hardlink to ${quoteEntry(h.linkTarget ?? "")}, which ${what}; a hardlink must name a regular file extracted earlier`,
+          `it is a hardlink to ${
+            quoteEntry(h.linkTarget ?? "")
+          }, which ${what}; a hardlink must name a regular file extracted earlier`,
         );
       }
       await checkParents(rel, h.path, true);
-      await clear(rel, false);
-      await link(target, full);
+      await createAt(rel, () => link(target, full));
       return "created";
     }
 
     await checkParents(rel, h.path, true);
-    const keptDirectory = await clear(rel, h.type === "directory");
     switch (h.type) {
       case "directory":
-        if (!keptDirectory) await mkdir(full, { mode: 0o700 }); // writable until the final mode is applied
+        await createAt(rel, () => mkdir(full, { mode: 0o700 }), true); // writable until the final mode is applied
         knownDirs.add(rel);
         dirAttrs.delete(rel); // re-insert: the last header wins
         dirAttrs.set(rel, h);
         return "created";
       case "file": {
-        const fh = await open(full, "wx", 0o600); // O_EXCL: never follows a link planted here
+        let fh!: FileHandle;
+        await createAt(rel, async () => fh = await open(full, "wx", 0o600)); // O_EXCL: never follows a link
         try {
-          await writeBody(fh, body);
+          await writeBody(fh, body, scratch);
           if (preserveOwnership) await fh.chown(h.uid, h.gid);
           await fh.chmod(h.mode); // after chown, which clears setuid/setgid
           await fh.utimes(h.mtime, h.mtime);
@@ -256,13 +362,14 @@ export async function extractTar(
         return "created";
       }
       case "symlink":
-        await symlink(h.linkTarget ?? "", full);
+        await createAt(rel, () => symlink(h.linkTarget ?? "", full));
         await setOwnerAndTimes(full, h);
         return "created";
       case "char":
       case "block":
       case "fifo": {
         if (h.type !== "fifo" && !isRoot) return "skipped";
+        await clear(rel, false); // mknod(1) gives no EEXIST to react to
         const args = h.type === "fifo"
           ? ["p"]
           : [h.type === "char" ? "c" : "b", String(h.devMajor ?? 0), String(h.devMinor ?? 0)];
@@ -273,7 +380,9 @@ export async function extractTar(
         return "created";
       }
       default:
-        throw new TarError(`cannot extract ${quoteEntry(h.path)}: unknown type ${String(h.type)}`, { entry: h.path });
+        throw new TarError(`cannot extract ${quoteEntry(h.path)}: unknown type ${String(h.type)}`, {
+          entry: h.path,
+        });
     }
   }
 

@@ -6,7 +6,8 @@
  *
  * Supported: ustar (with the 155-byte prefix), old GNU and v7 headers; PAX
  * `x` and `g` records (`path`, `linkpath`, `size`, `uid`, `gid`, `uname`,
- * `gname`, `mtime`, `SCHILY.xattr.*`; other keys are ignored); GNU `L`/`K`
+ * `gname`, `mtime`, `SCHILY.xattr.*`; other keys are ignored, and so are
+ * `path`, `linkpath` and `size` in global records); GNU `L`/`K`
  * long names; base-256 numbers; both unsigned and signed header checksums.
  *
  * Type flags: `0`, NUL and `7` (contiguous) are files (NUL with a trailing
@@ -29,7 +30,15 @@ import type { EntryType, TarEntry } from "./entry.ts";
 import { BLOCK_SIZE } from "./entry.ts";
 import { TarChecksumError, TarFormatError, TarTruncatedError } from "./errors.ts";
 
-/** Header fields of a member as read: a {@link TarEntry} without a body. */
+/**
+ * Header fields of a member as read: a {@link TarEntry} without a body.
+ *
+ * @example
+ * ```ts
+ * const h: TarHeader = { path: "etc", type: "directory", mode: 0o755, uid: 0, gid: 0,
+ *   uname: "root", gname: "root", mtime: 1, size: 0 };
+ * ```
+ */
 export type TarHeader = Omit<TarEntry, "body">;
 
 /**
@@ -40,6 +49,11 @@ export type TarHeader = Omit<TarEntry, "body">;
  * `normalizeMemberPath`). `body` yields the content of regular files (empty
  * for every other type); it is valid until the next member is requested, when
  * whatever was not read is skipped.
+ *
+ * @example
+ * ```ts
+ * for await (const m of readTar(src)) if (m.header.type === "file") await consume(m.body);
+ * ```
  */
 export interface TarMember {
   header: TarHeader;
@@ -195,9 +209,13 @@ function parseNumber(
   if (first === 0x80 || first === 0xff) {
     const negative = first === 0xff;
     let v = 0;
-    for (let i = 1; i < length; i++) v = v * 256 + (negative ? b[offset + i] ^ 0xff : b[offset + i]);
+    for (let i = 1; i < length; i++) {
+      v = v * 256 + (negative ? b[offset + i] ^ 0xff : b[offset + i]);
+    }
     if (negative) v = -(v + 1);
-    if (!Number.isSafeInteger(v)) throw new TarFormatError(entry, `the ${field} field is too large`);
+    if (!Number.isSafeInteger(v)) {
+      throw new TarFormatError(entry, `the ${field} field is too large`);
+    }
     if (v < 0 && !allowNegative) throw new TarFormatError(entry, `the ${field} field is negative`);
     return v;
   }
@@ -213,7 +231,10 @@ function parseNumber(
     const d = b[k] - 0x30;
     if (d < 0 || d > 7) {
       const text = String.fromCharCode(...b.subarray(offset, limit));
-      throw new TarFormatError(entry, `the ${field} field is not an octal number: ${JSON.stringify(text)}`);
+      throw new TarFormatError(
+        entry,
+        `the ${field} field is not an octal number: ${JSON.stringify(text)}`,
+      );
     }
     v = v * 8 + d;
   }
@@ -231,7 +252,9 @@ function verifyChecksum(b: Uint8Array, at: number): void {
     unsigned += x;
     signed += x >= 0x80 ? x - 256 : x;
   }
-  if (stored !== unsigned && stored !== signed) throw new TarChecksumError(name, stored, unsigned, at);
+  if (stored !== unsigned && stored !== signed) {
+    throw new TarChecksumError(name, stored, unsigned, at);
+  }
 }
 
 /** Header formats, by magic. */
@@ -261,14 +284,21 @@ function parsePax(data: Uint8Array, entry: string): PaxRecords {
     if (data[pos] === 0) break; // NUL padding after the last record (some writers)
     let len = 0;
     let i = pos;
-    while (i < data.length && data[i] >= 0x30 && data[i] <= 0x39 && i - pos < 16) len = len * 10 + data[i++] - 0x30;
+    while (i < data.length && data[i] >= 0x30 && data[i] <= 0x39 && i - pos < 16) {
+      len = len * 10 + data[i++] - 0x30;
+    }
     const end = pos + len;
-    if (i === pos || data[i] !== 0x20 || end > data.length || end <= i + 1 || data[end - 1] !== 0x0a) {
+    if (
+      i === pos || data[i] !== 0x20 || end > data.length || end <= i + 1 || data[end - 1] !== 0x0a
+    ) {
       throw new TarFormatError(entry, `bad PAX record at offset ${pos} of the extended header`);
     }
     const eq = data.indexOf(0x3d, i + 1);
     if (eq < 0 || eq >= end - 1 || eq === i + 1) {
-      throw new TarFormatError(entry, `bad PAX record at offset ${pos} of the extended header (no key=value)`);
+      throw new TarFormatError(
+        entry,
+        `bad PAX record at offset ${pos} of the extended header (no key=value)`,
+      );
     }
     // Copy (Buffer#slice would not): values may be views of a large input chunk and outlive it (xattrs).
     out.set(utf8.decode(data.subarray(i + 1, eq)), new Uint8Array(data.subarray(eq + 1, end - 1)));
@@ -290,7 +320,10 @@ function paxInteger(records: PaxRecords, key: string, entry: string): number | u
   if (v === undefined) return undefined;
   const text = utf8.decode(v);
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new TarFormatError(entry, `PAX ${key} is not a non-negative integer: ${JSON.stringify(text)}`);
+    throw new TarFormatError(
+      entry,
+      `PAX ${key} is not a non-negative integer: ${JSON.stringify(text)}`,
+    );
   }
   return Number(text);
 }
@@ -303,7 +336,10 @@ function paxTime(records: PaxRecords, entry: string): number | undefined {
   const m = /^(-?)([0-9]+)(?:\.([0-9]*))?$/.exec(text);
   const whole = m ? Number(m[2]) : NaN;
   if (!m || !Number.isSafeInteger(whole)) {
-    throw new TarFormatError(entry, `PAX mtime is not a number of seconds: ${JSON.stringify(text)}`);
+    throw new TarFormatError(
+      entry,
+      `PAX mtime is not a number of seconds: ${JSON.stringify(text)}`,
+    );
   }
   const fraction = m[3] !== undefined && /[1-9]/.test(m[3]);
   return m[1] === "-" ? -whole - (fraction ? 1 : 0) : whole;
@@ -351,11 +387,17 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   /** Consumes `n` bytes plus block padding of an extension header's data. */
   async function readExtension(n: number, entry: string, kind: string): Promise<Uint8Array> {
     if (n > MAX_EXTENSION_SIZE) {
-      throw new TarFormatError(entry, `the ${kind} is ${n} bytes, more than the ${MAX_EXTENSION_SIZE} allowed`);
+      throw new TarFormatError(
+        entry,
+        `the ${kind} is ${n} bytes, more than the ${MAX_EXTENSION_SIZE} allowed`,
+      );
     }
     const total = n + padding(n);
     if (!(await q.ensure(total))) {
-      throw new TarTruncatedError(entry, `it ends inside a ${kind} (${q.buffered} of ${total} bytes)`);
+      throw new TarTruncatedError(
+        entry,
+        `it ends inside a ${kind} (${q.buffered} of ${total} bytes)`,
+      );
     }
     return q.take(total).subarray(0, n);
   }
@@ -371,10 +413,16 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       if (!(await q.ensure(BLOCK_SIZE))) {
         if (q.buffered > 0) {
           const after = last === undefined ? "" : ` after member ${JSON.stringify(last)}`;
-          throw new TarTruncatedError(undefined, `it ends with a partial ${q.buffered}-byte header block${after}`);
+          throw new TarTruncatedError(
+            undefined,
+            `it ends with a partial ${q.buffered}-byte header block${after}`,
+          );
         }
         if (pendingExtension) {
-          throw new TarTruncatedError(last, "it ends after an extended header, before the header it extends");
+          throw new TarTruncatedError(
+            last,
+            "it ends after an extended header, before the header it extends",
+          );
         }
         if (at === 0) throw new TarTruncatedError(undefined, "the input is empty");
         return; // no end-of-archive blocks, but a complete last member: tolerated like GNU tar
@@ -382,7 +430,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const block = q.take(BLOCK_SIZE);
       if (isZeroBlock(block)) {
         if (pendingExtension) {
-          throw new TarFormatError(last, "an extended header is followed by the end of the archive");
+          throw new TarFormatError(
+            last,
+            "an extended header is followed by the end of the archive",
+          );
         }
         if (!(await q.ensure(BLOCK_SIZE)) && q.buffered > 0) {
           throw new TarTruncatedError(undefined, `it ends with a partial ${q.buffered}-byte block`);
@@ -402,15 +453,31 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
           local = parsePax(await readExtension(fieldSize, rawName, "PAX extended header"), rawName);
           pendingExtension = true;
           continue;
-        case "g":
-          mergePax(global, parsePax(await readExtension(fieldSize, rawName, "PAX global header"), rawName));
+        case "g": {
+          const records = parsePax(
+            await readExtension(fieldSize, rawName, "PAX global header"),
+            rawName,
+          );
+          // Per-member keys make no sense globally (every member would get
+          // the same name or length): they are ignored.
+          for (const k of ["path", "linkpath", "size"]) records.delete(k);
+          mergePax(global, records);
           continue;
+        }
         case "L":
-          longName = cString(await readExtension(fieldSize, rawName, "GNU long name"), 0, fieldSize);
+          longName = cString(
+            await readExtension(fieldSize, rawName, "GNU long name"),
+            0,
+            fieldSize,
+          );
           pendingExtension = true;
           continue;
         case "K":
-          longLink = cString(await readExtension(fieldSize, rawName, "GNU long link name"), 0, fieldSize);
+          longLink = cString(
+            await readExtension(fieldSize, rawName, "GNU long link name"),
+            0,
+            fieldSize,
+          );
           pendingExtension = true;
           continue;
         case "V": // GNU volume label: no file system meaning
@@ -435,10 +502,14 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         throw new TarFormatError(path, what);
       }
       for (const k of records.keys()) {
-        if (k.startsWith("GNU.sparse.")) throw new TarFormatError(path, "GNU sparse files (PAX GNU.sparse.*) are not supported");
+        if (k.startsWith("GNU.sparse.")) {
+          throw new TarFormatError(path, "GNU sparse files (PAX GNU.sparse.*) are not supported");
+        }
       }
       if (flag === "\0" && path.endsWith("/")) type = "directory"; // pre-POSIX directories
-      if (type === "directory") while (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+      if (type === "directory") {
+        while (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+      }
 
       const header: TarHeader = {
         path,
@@ -480,12 +551,19 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const body = (async function* (): AsyncGenerator<Uint8Array> {
         for (;;) {
           if (state.abandoned) {
-            throw new Error(`tar member ${JSON.stringify(name)}: its body was read after the next member was requested`);
+            throw new Error(
+              `tar member ${
+                JSON.stringify(name)
+              }: its body was read after the next member was requested`,
+            );
           }
           if (state.remaining === 0) return;
           if (q.buffered === 0 && !(await q.pull())) {
             const got = dataSize - state.remaining;
-            throw new TarTruncatedError(name, `its content stops after ${got} of ${dataSize} bytes`);
+            throw new TarTruncatedError(
+              name,
+              `its content stops after ${got} of ${dataSize} bytes`,
+            );
           }
           const piece = q.takeSome(state.remaining);
           state.remaining -= piece.length;
@@ -496,7 +574,11 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
 
       if (state.remaining > 0) state.abandoned = true;
       const rest = (type === "file" ? state.remaining : dataSize) + padding(dataSize);
-      await skipOrFail(rest, path, state.remaining > 0 ? "its content" : "the padding after its content");
+      await skipOrFail(
+        rest,
+        path,
+        state.remaining > 0 ? "its content" : "the padding after its content",
+      );
       state.remaining = 0;
     }
   } finally {

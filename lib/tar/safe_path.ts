@@ -27,9 +27,14 @@ import { TarUnsafePathError } from "./errors.ts";
  */
 export function normalizeMemberPath(name: string, opts: { allowAbsolute: boolean }): string {
   if (name === "") throw new TarUnsafePathError(name, "the member name is empty");
-  if (name.includes("\0")) throw new TarUnsafePathError(name, "the member name contains a NUL byte");
+  if (name.includes("\0")) {
+    throw new TarUnsafePathError(name, "the member name contains a NUL byte");
+  }
   if (name.startsWith("/") && !opts.allowAbsolute) {
-    throw new TarUnsafePathError(name, "the member name is absolute and absolute names are not allowed here");
+    throw new TarUnsafePathError(
+      name,
+      "the member name is absolute and absolute names are not allowed here",
+    );
   }
   const out: string[] = [];
   for (const part of name.split("/")) {

@@ -19,6 +19,8 @@ export interface TarWriteOptions {
   recordSize?: number;
   /** Target size of the emitted chunks. Default 1 MiB. */
   chunkSize?: number;
+  /** Where to get recycled chunk buffers (handed back by the consumer); fresh ones otherwise. */
+  pool?: { take(size: number): Uint8Array | undefined };
 }
 
 /** Raised when a host file changes size while it is being archived. */
@@ -40,8 +42,12 @@ class ChunkAssembler {
   #buf: Uint8Array;
   #used = 0;
   readonly ready: Uint8Array[] = [];
-  constructor(readonly chunkSize: number) {
-    this.#buf = new Uint8Array(chunkSize);
+  constructor(readonly chunkSize: number, readonly pool?: TarWriteOptions["pool"]) {
+    this.#buf = this.#fresh();
+  }
+
+  #fresh(): Uint8Array {
+    return this.pool?.take(this.chunkSize) ?? new Uint8Array(this.chunkSize);
   }
   /** Total bytes emitted or pending. */
   total = 0;
@@ -83,7 +89,7 @@ class ChunkAssembler {
   flush(): void {
     if (this.#used === 0) return;
     this.ready.push(this.#buf.subarray(0, this.#used));
-    this.#buf = new Uint8Array(this.chunkSize);
+    this.#buf = this.#fresh();
     this.#used = 0;
   }
 
@@ -92,18 +98,23 @@ class ChunkAssembler {
   }
 }
 
-async function writeBody(entry: TarEntry, out: ChunkAssembler): Promise<AsyncIterable<Uint8Array> | null> {
+/**
+ * Writes an entry's content into `out`, yielding finished chunks as it goes:
+ * a large file never sits in memory, whatever its size.
+ */
+async function* writeBody(entry: TarEntry, out: ChunkAssembler): AsyncGenerator<Uint8Array> {
   const body = entry.body;
   if (!body) {
     if (entry.size !== 0) throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but no body`);
-    return null;
+    return;
   }
   if (body.kind === "bytes") {
     if (body.bytes.length !== entry.size) {
       throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but ${body.bytes.length} bytes given`);
     }
     out.push(body.bytes);
-    return null;
+    yield* out.drain();
+    return;
   }
   if (body.kind === "host") {
     const file = openSequential(body.path);
@@ -114,18 +125,29 @@ async function writeBody(entry: TarEntry, out: ChunkAssembler): Promise<AsyncIte
         const got = out.readFrom(file, entry.size - position);
         if (got === 0) throw new SourceChangedError(body.path, entry.size, position);
         position += got;
+        yield* out.drain();
       }
     } finally {
       file.close();
     }
-    return null;
+    return;
   }
-  return body.open();
+  let written = 0;
+  for await (const piece of body.open()) {
+    written += piece.length;
+    if (written > entry.size) break;
+    out.push(piece);
+    yield* out.drain();
+  }
+  if (written !== entry.size) {
+    throw new TypeError(`tar entry ${entry.path}: stream gave ${written} bytes, header says ${entry.size}`);
+  }
 }
 
 /**
  * Writes `entries` as a tar stream, in the order given. Every yielded chunk
- * is a view of a fresh buffer that nothing else references.
+ * is a view of a buffer that nothing else references (fresh, or handed back
+ * through `pool` by a consumer that is done with it).
  *
  * @example
  * ```ts
@@ -142,22 +164,10 @@ export async function* writeTar(
   options: TarWriteOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const recordSize = options.recordSize ?? 10240;
-  const out = new ChunkAssembler(options.chunkSize ?? 1 << 20);
+  const out = new ChunkAssembler(options.chunkSize ?? 1 << 20, options.pool);
   for await (const entry of entries) {
     out.push(encodeHeader(entry));
-    const stream = await writeBody(entry, out);
-    if (stream) {
-      let written = 0;
-      for await (const piece of stream) {
-        written += piece.length;
-        if (written > entry.size) break;
-        out.push(piece);
-        yield* out.drain();
-      }
-      if (written !== entry.size) {
-        throw new TypeError(`tar entry ${entry.path}: stream gave ${written} bytes, header says ${entry.size}`);
-      }
-    }
+    yield* writeBody(entry, out);
     if (entry.type === "file") out.zeros(blockPadding(entry.size));
     yield* out.drain();
   }
