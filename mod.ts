@@ -19,11 +19,26 @@
 
 export { buildImage } from "./lib/dsl/build_image.ts";
 export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
+export { buildLayeredImage, buildLayeredImageWithNixDb, streamLayeredImage } from "./lib/dsl/layered_image.ts";
+export type { BuildLayeredImageArgs, StreamLayeredImageArgs } from "./lib/dsl/layered_image.ts";
+export {
+  binSh,
+  buildEnv,
+  caCertificates,
+  fakeNss,
+  shadowSetup,
+  SourceGroup,
+  symlinkJoin,
+  usrBinEnv,
+  writeShellScriptBin,
+} from "./lib/dsl/env_helpers.ts";
+export type { FakeNss } from "./lib/dsl/env_helpers.ts";
+export type { GraphNode } from "./lib/store/closure_graph.ts";
 export { build, defaultOutputPath, FORMATS } from "./lib/dsl/build.ts";
 export type { BuildOptions, BuildResult, LayerSummary, OutputFormat } from "./lib/dsl/build.ts";
 export { ImageDefinition, isImageDefinition } from "./lib/dsl/image_definition.ts";
 export { AttributeError } from "./lib/dsl/errors.ts";
-export type { Source } from "./lib/dsl/sources.ts";
+export type { Source, SourceList } from "./lib/dsl/sources.ts";
 export { writeScript, writeScriptBin, writeText, writeTextDir, writeTextFile } from "./lib/dsl/writers.ts";
 export type { WriteTextFileArgs } from "./lib/dsl/writers.ts";
 export { GeneratedTree } from "./lib/tree/generated_tree.ts";

@@ -21,7 +21,15 @@ import { AttributeError } from "./errors.ts";
  * const sources: Source[] = ["./rootfs", new URL("./etc", import.meta.url), writeTextDir("etc/motd", "hi\n")];
  * ```
  */
-export type Source = string | URL | GeneratedTree;
+export type Source = string | URL | GeneratedTree | SourceList;
+
+/** Several sources under one name (`symlinkJoin`, `buildEnv`). */
+export interface SourceList {
+  readonly name: string;
+  readonly paths: readonly unknown[];
+  /** The sources in order, nested lists flattened. */
+  flatten(): Source[];
+}
 
 /** A source with its host path made absolute. */
 export type ResolvedSource = { kind: "host"; path: string } | { kind: "generated"; tree: GeneratedTree };
@@ -38,7 +46,7 @@ export type ResolvedSource = { kind: "host"; path: string } | { kind: "generated
 export function resolveSources(fn: string, attr: string, value: unknown, baseDir: string): ResolvedSource[] {
   if (value === null || value === undefined) return [];
   const list = Array.isArray(value) ? value : [value];
-  return list.map((item, i): ResolvedSource => {
+  return list.flatMap((item, i): ResolvedSource | ResolvedSource[] => {
     const where = Array.isArray(value) ? `${attr}[${i}]` : attr;
     if (typeof item === "string") {
       if (item === "") throw new AttributeError(fn, where, "must not be an empty path");
@@ -49,6 +57,7 @@ export function resolveSources(fn: string, attr: string, value: unknown, baseDir
       return { kind: "host", path: fileURLToPath(item) };
     }
     if (item instanceof GeneratedTree) return { kind: "generated", tree: item };
+    if (isSourceGroup(item)) return resolveSources(fn, where, item.flatten(), baseDir);
     throw new AttributeError(
       fn,
       where,
@@ -78,4 +87,10 @@ export function buildTree(sources: readonly ResolvedSource[], options: TreeOptio
     else source.tree.applyTo(tree);
   }
   return tree;
+}
+
+/** A `symlinkJoin`/`buildEnv` value (checked by shape, to avoid an import cycle). */
+function isSourceGroup(value: unknown): value is { flatten(): unknown[] } {
+  return typeof value === "object" && value !== null && typeof (value as { flatten?: unknown }).flatten === "function" &&
+    Array.isArray((value as { paths?: unknown }).paths);
 }

@@ -26,4 +26,8 @@ export interface Layer {
   compressor: Compressor;
   /** History comment for this layer (Nix writes the store paths it holds). */
   comment?: string;
+  /** Mode of this layer's `layer.tar` member in a streamed docker-archive (Nix: 0644; customisation layer 0444). */
+  archiveMode?: number;
+  /** Owner name of that member (Nix: empty; the customisation layer's store file: "root"). */
+  archiveOwnerName?: string;
 }

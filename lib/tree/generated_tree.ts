@@ -8,6 +8,7 @@
  * @module
  */
 
+import { statSync } from "node:fs";
 import type { FileTree, TreeNode } from "./file_tree.ts";
 import { splitTreePath } from "./file_tree.ts";
 
@@ -22,8 +23,39 @@ import { splitTreePath } from "./file_tree.ts";
 export class GeneratedTree {
   readonly nodes = new Map<string, TreeNode>();
 
+  #fill?: (tree: GeneratedTree) => void;
+
   /** @param name what Nix would call the derivation; used in messages and history. */
   constructor(readonly name: string) {}
+
+  /**
+   * A tree whose files are decided when it is first used (a build), not when
+   * it is defined: for helpers that take files from the host, so that merely
+   * importing an image file never fails.
+   *
+   * @example
+   * ```ts
+   * const sh = GeneratedTree.lazy("bin-sh", (t) => t.hostFile("bin/sh", findBusybox(), true));
+   * ```
+   */
+  static lazy(name: string, fill: (tree: GeneratedTree) => void): GeneratedTree {
+    const tree = new GeneratedTree(name);
+    tree.#fill = fill;
+    return tree;
+  }
+
+  /** Adds a copy of host file `hostPath` at `path` (0444, or 0555 when executable). */
+  hostFile(path: string, hostPath: string, executable = false): this {
+    this.#parents(path);
+    const size = statSync(hostPath).size;
+    this.nodes.set(splitTreePath(path).join("/"), {
+      type: "file",
+      mode: executable ? 0o555 : 0o444,
+      size,
+      body: { kind: "host", path: hostPath, identity: identityOf(hostPath) },
+    });
+    return this;
+  }
 
   /** Adds a file (0444, or 0555 when executable) at `path`. */
   file(path: string, content: string | Uint8Array, executable = false): this {
@@ -64,10 +96,20 @@ export class GeneratedTree {
 
   /** Merges this tree into `tree` at the root (rsync `item/ layer/`). */
   applyTo(tree: FileTree): void {
+    if (this.#fill) {
+      const fill = this.#fill;
+      this.#fill = undefined;
+      fill(this);
+    }
     const keys = [...this.nodes.keys()].sort((a, b) => splitTreePath(a).length - splitTreePath(b).length);
     for (const key of keys) {
       const node = this.nodes.get(key)!;
       tree.put(key, node.type === "directory" ? { ...node, children: new Map() } : { ...node });
     }
   }
+}
+
+function identityOf(path: string): string {
+  const st = statSync(path);
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }

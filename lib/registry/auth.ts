@@ -1,0 +1,209 @@
+/**
+ * Registry authentication from the `WWW-Authenticate` challenge:
+ *
+ * - `Basic`: the credentials are sent with every request (anonymous when there are none);
+ * - `Bearer realm=...,service=...,scope=...`: the Docker token flow. A token is
+ *   asked from `realm?service=<service>&scope=repository:<name>:pull[,push]`
+ *   (plus any scope a later challenge names, e.g. the source repository of a
+ *   cross-repository mount), with the credentials as HTTP basic when known, and
+ *   sent as `Authorization: Bearer <token>`.
+ *
+ * Nothing here prints a password or a token.
+ *
+ * @module
+ */
+
+import type { CredentialLookup } from "./credentials.ts";
+import { describeFailure, RegistryAuthError, RegistryError } from "./errors.ts";
+
+/** A parsed `WWW-Authenticate` header. */
+export interface Challenge {
+  /** Lowercased scheme: `basic`, `bearer`, ... */
+  scheme: string;
+  /** Parameters, keys lowercased. */
+  params: Record<string, string>;
+}
+
+/**
+ * Parses the first challenge of a `WWW-Authenticate` header (quoted values may hold commas).
+ *
+ * @example
+ * ```ts
+ * parseChallenge('Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull,push"');
+ * // { scheme: "bearer", params: { realm: "https://auth.example/token", service: "reg", scope: "repository:a:pull,push" } }
+ * ```
+ */
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const m = /^\s*([A-Za-z][\w-]*)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  const re = /\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*(?:,|$)/gy;
+  const rest = m[2];
+  let match: RegExpExecArray | null;
+  while (re.lastIndex < rest.length && (match = re.exec(rest)) !== null) {
+    params[match[1].toLowerCase()] = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3];
+    if (match[0] === "") break;
+  }
+  return { scheme: m[1].toLowerCase(), params };
+}
+
+/** Sends a request with the client's retries; used for the token endpoint. */
+export type Send = (url: string, init: RequestInit) => Promise<Response>;
+
+/**
+ * Holds the `Authorization` header for one registry and repository, and
+ * answers challenges.
+ *
+ * @example
+ * ```ts
+ * const auth = new Authenticator("127.0.0.1:5000", "app", ["pull", "push"], findCredentials(...), send);
+ * if (response.status === 401) await auth.answer(response.headers.get("www-authenticate"));
+ * fetch(url, { headers: { ...auth.headers() } });
+ * ```
+ */
+export class Authenticator {
+  #header: string | undefined;
+  #challenge: Challenge | undefined;
+  readonly #scopes = new Set<string>();
+  /** Scopes the current token was asked for (a new scope needs a new token). */
+  #tokenScopes = "";
+
+  constructor(
+    readonly registry: string,
+    readonly repository: string,
+    readonly actions: readonly ("pull" | "push")[],
+    readonly lookup: CredentialLookup,
+    readonly send: Send,
+  ) {
+    this.#scopes.add(`repository:${repository}:${actions.join(",")}`);
+  }
+
+  /** The headers to add to a request (none while anonymous). */
+  headers(): Record<string, string> {
+    return this.#header ? { authorization: this.#header } : {};
+  }
+
+  /** True when the registry challenged and the answer was a bearer token or basic credentials. */
+  get authenticated(): boolean {
+    return this.#header !== undefined;
+  }
+
+  /**
+   * Asks for `scope` too (e.g. `repository:other:pull` before a cross-repository mount);
+   * refreshes the token when the registry uses tokens.
+   */
+  async addScope(scope: string): Promise<void> {
+    if (this.#scopes.has(scope)) return;
+    this.#scopes.add(scope);
+    if (this.#challenge?.scheme === "bearer") await this.#fetchToken(this.#challenge);
+  }
+
+  /**
+   * Answers a 401's challenge. Returns true when a retry may now succeed,
+   * false when the same credentials were already refused for these scopes.
+   */
+  async answer(header: string | null, what: string): Promise<boolean> {
+    const challenge = parseChallenge(header);
+    if (!challenge) {
+      throw new RegistryAuthError(`${this.registry} refused ${what} (HTTP 401) without saying how to log in (no WWW-Authenticate header)`, 401);
+    }
+    if (challenge.scheme === "basic") {
+      const creds = this.lookup.credentials;
+      if (!creds) throw this.#loginNeeded(what);
+      if (this.#header === creds.basicHeader()) throw this.#refused(what);
+      this.#challenge = challenge;
+      this.#header = creds.basicHeader();
+      return true;
+    }
+    if (challenge.scheme === "bearer") {
+      if (challenge.params.scope) for (const s of challenge.params.scope.split(" ")) this.#scopes.add(s);
+      const before = this.#tokenScopes;
+      const hadToken = this.#header !== undefined && this.#challenge?.scheme === "bearer";
+      this.#challenge = challenge;
+      if (hadToken && before === [...this.#scopes].sort().join(" ") && challenge.params.error !== "invalid_token") {
+        // Same scopes, fresh token, still refused: the account may not do this.
+        if (!this.lookup.credentials) throw this.#loginNeeded(what);
+        throw this.#denied(what);
+      }
+      await this.#fetchToken(challenge);
+      return true;
+    }
+    throw new RegistryAuthError(`${this.registry} asks for "${challenge.scheme}" authentication, which dockwright does not support (only Basic and Bearer)`, 401);
+  }
+
+  /** Called once at the start, with the challenge of `GET /v2/`, to avoid a 401 round trip per request. */
+  async prime(header: string | null): Promise<void> {
+    const challenge = parseChallenge(header);
+    if (!challenge) return;
+    if (challenge.scheme === "basic" && this.lookup.credentials) {
+      this.#challenge = challenge;
+      this.#header = this.lookup.credentials.basicHeader();
+    } else if (challenge.scheme === "bearer" && challenge.params.realm) {
+      this.#challenge = challenge;
+      await this.#fetchToken(challenge);
+    }
+  }
+
+  async #fetchToken(challenge: Challenge): Promise<void> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new RegistryAuthError(`${this.registry} asks for a bearer token but names no realm (token server)`, 401);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegistryAuthError(`${this.registry} names an invalid token server URL ${JSON.stringify(realm)}`, 401);
+    }
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    const scopes = [...this.#scopes].sort();
+    for (const scope of scopes) url.searchParams.append("scope", scope);
+    const creds = this.lookup.credentials;
+    if (creds) url.searchParams.set("account", creds.username);
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (creds) headers.authorization = creds.basicHeader();
+    const response = await this.send(url.href, { method: "GET", headers });
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      if (!creds) throw this.#loginNeeded(`a token for ${this.repository}`);
+      throw this.#refused(`a token for ${this.repository}`, response.status);
+    }
+    if (!response.ok) {
+      const { text, codes } = await describeFailure(response);
+      throw new RegistryError(`the token server of ${this.registry} (${url.origin}) failed: ${text}`, response.status, codes);
+    }
+    let token: unknown;
+    try {
+      const body = await response.json() as { token?: unknown; access_token?: unknown };
+      token = body.token ?? body.access_token;
+    } catch {
+      token = undefined;
+    }
+    if (typeof token !== "string" || token === "") {
+      throw new RegistryAuthError(`the token server of ${this.registry} (${url.origin}) answered without a token`, response.status);
+    }
+    this.#header = `Bearer ${token}`;
+    this.#tokenScopes = scopes.join(" ");
+  }
+
+  #loginNeeded(what: string): RegistryAuthError {
+    const how = this.lookup.note ??
+      "log in with `podman login` or `docker login` (dockwright reads their auth files), set DOCKWRIGHT_REGISTRY_USER and " +
+        "DOCKWRIGHT_REGISTRY_PASSWORD (with DOCKWRIGHT_REGISTRY_HOST for pulls), or pass --creds USER:PASSWORD";
+    return new RegistryAuthError(`${this.registry} needs a login for ${what} (${this.actions.join(",")} on ${this.repository}): ${how}`, 401);
+  }
+
+  #refused(what: string, status = 401): RegistryAuthError {
+    return new RegistryAuthError(
+      `${this.registry} refused the credentials from ${this.lookup.credentials!.source} for ${what} (HTTP ${status}): check the user name and password or token`,
+      status,
+    );
+  }
+
+  #denied(what: string): RegistryAuthError {
+    return new RegistryAuthError(
+      `${this.registry} denied ${what} (${this.actions.join(",")} on ${this.repository}) to the credentials from ${this.lookup.credentials!.source}: ` +
+        "check the repository name and that this account may access it",
+      401,
+    );
+  }
+}

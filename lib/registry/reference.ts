@@ -1,0 +1,112 @@
+/**
+ * Image references (`[host[:port]/]path[:tag][@digest]`) as Docker resolves
+ * them: a first component without `.` or `:` (and not `localhost`) is a path
+ * on Docker Hub, whose registry is `docker.io` (API host
+ * `registry-1.docker.io`), and single-component Hub names get `library/`.
+ *
+ * @module
+ */
+
+import { type Digest, isDigest } from "../codec/sha256.ts";
+
+/** A parsed, normalised image reference. */
+export interface ImageReference {
+  /** Registry as written (`docker.io` for Docker Hub), e.g. `127.0.0.1:5000`. */
+  registry: string;
+  /** Repository path on that registry, e.g. `library/debian`. */
+  repository: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+/** A string that is not a valid image reference. */
+export class InvalidReferenceError extends Error {
+  constructor(readonly reference: string, problem: string) {
+    super(`${JSON.stringify(reference)} is not a valid image reference: ${problem}`);
+    this.name = "InvalidReferenceError";
+  }
+}
+
+/** Docker Hub's name, and the host its API really lives on. */
+export const DOCKER_HUB = "docker.io";
+const DOCKER_HUB_API = "registry-1.docker.io";
+const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+
+function looksLikeHost(component: string): boolean {
+  return component.includes(".") || component.includes(":") || component === "localhost" || component.startsWith("[");
+}
+
+/**
+ * Parses and normalises an image reference.
+ *
+ * @example
+ * ```ts
+ * parseReference("debian:12");
+ * // { registry: "docker.io", repository: "library/debian", tag: "12" }
+ * parseReference("127.0.0.1:5000/team/app@sha256:" + "a".repeat(64)).registry; // "127.0.0.1:5000"
+ * ```
+ */
+export function parseReference(reference: string): ImageReference {
+  let rest = reference;
+  let digest: Digest | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    const d = rest.slice(at + 1);
+    if (!isDigest(d)) throw new InvalidReferenceError(reference, `the digest must be sha256:<64 lowercase hex digits> (got ${JSON.stringify(d)})`);
+    digest = d;
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) throw new InvalidReferenceError(reference, `the tag ${JSON.stringify(tag)} must be up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`);
+  }
+  const parts = rest.split("/");
+  let registry = DOCKER_HUB;
+  if (parts.length > 1 && looksLikeHost(parts[0])) {
+    registry = parts.shift()!;
+    if (!HOST.test(registry)) throw new InvalidReferenceError(reference, `${JSON.stringify(registry)} is not a valid registry host`);
+    if (HUB_ALIASES.has(registry.toLowerCase())) registry = DOCKER_HUB;
+  }
+  if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
+    throw new InvalidReferenceError(
+      reference,
+      'the repository must be lowercase letters, digits and separators (".", "_", "__", "-") in "/"-separated parts',
+    );
+  }
+  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
+  const repository = parts.join("/");
+  if (repository.length > 255) throw new InvalidReferenceError(reference, "the repository is longer than 255 characters");
+  return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+/**
+ * The host (and port) the registry's HTTP API is served on.
+ *
+ * @example
+ * ```ts
+ * apiHost("docker.io"); // "registry-1.docker.io"
+ * apiHost("127.0.0.1:5000"); // "127.0.0.1:5000"
+ * ```
+ */
+export function apiHost(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
+}
+
+/**
+ * The canonical text form: `registry/repository[:tag][@digest]`.
+ *
+ * @example
+ * ```ts
+ * formatReference({ registry: "docker.io", repository: "library/debian", tag: "12" }); // "docker.io/library/debian:12"
+ * ```
+ */
+export function formatReference(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+}

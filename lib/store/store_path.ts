@@ -1,0 +1,96 @@
+/**
+ * Store path helpers: recognising store paths, Nix's base-32, and finding
+ * the store paths a file or a config mentions (Nix's reference scanning).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+
+/** Nix's base-32 alphabet (no e, o, t, u). */
+const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+
+/**
+ * Nix's base-32 encoding of `bytes` (as `nix-hash --to-base32` prints it).
+ *
+ * @example
+ * ```ts
+ * nixBase32(new Uint8Array(20)); // "00000000000000000000000000000000"
+ * ```
+ */
+export function nixBase32(bytes: Uint8Array): string {
+  const len = Math.ceil((bytes.length * 8) / 5);
+  let out = "";
+  for (let n = len - 1; n >= 0; n--) {
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    const c = ((bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0)) & 0x1f;
+    out += NIX32[c];
+  }
+  return out;
+}
+
+/**
+ * A 32-character store-style hash of `text`: sha256 compressed to 160 bits
+ * (XOR-folded, as Nix compresses hashes) in Nix base-32.
+ *
+ * @example
+ * ```ts
+ * storeHash("hello"); // 32 chars of [0-9a-z] without e, o, t, u
+ * ```
+ */
+export function storeHash(text: string): string {
+  const full = createHash("sha256").update(text).digest();
+  const folded = new Uint8Array(20);
+  for (let i = 0; i < full.length; i++) folded[i % 20] ^= full[i];
+  return nixBase32(folded);
+}
+
+/**
+ * True when `path` is a store path or inside one (`<storeDir>/<hash>-<name>[/...]`).
+ *
+ * @example
+ * ```ts
+ * isStorePath("/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12/bin/hello", "/nix/store"); // true
+ * ```
+ */
+export function isStorePath(path: string, storeDir: string): boolean {
+  return storePathOf(path, storeDir) !== undefined;
+}
+
+/**
+ * The store path that `path` is or is inside, or undefined.
+ *
+ * @example
+ * ```ts
+ * storePathOf("/nix/store/abc...-hello/bin/hello", "/nix/store"); // "/nix/store/abc...-hello"
+ * ```
+ */
+export function storePathOf(path: string, storeDir: string): string | undefined {
+  const prefix = storeDir.endsWith("/") ? storeDir : storeDir + "/";
+  if (!path.startsWith(prefix)) return undefined;
+  const name = path.slice(prefix.length).split("/")[0];
+  return /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(name) ? prefix + name : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The store paths mentioned in `text` (Nix finds references by scanning for
+ * store hashes; this finds full `<storeDir>/<hash>-<name>` occurrences).
+ *
+ * @example
+ * ```ts
+ * scanStorePaths('{"Cmd":["/nix/store/abc...-hello/bin/hello"]}', "/nix/store"); // ["/nix/store/abc...-hello"]
+ * ```
+ */
+export function scanStorePaths(text: string, storeDir: string): string[] {
+  const dir = storeDir.replace(/\/+$/, "");
+  const re = new RegExp(`${escapeRegExp(dir)}/([0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\\-._?=]+)`, "g");
+  const found = new Set<string>();
+  for (const m of text.matchAll(re)) found.add(`${dir}/${m[1]}`);
+  return [...found].sort();
+}
