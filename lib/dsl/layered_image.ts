@@ -7,7 +7,7 @@
  * @module
  */
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
@@ -344,7 +344,8 @@ class LayeredImageDefinition extends ImageDefinition {
     const busybox = staticBusyboxPath("enableFakechroot");
     const bin = join(work, "bin");
     mkdirSync(bin);
-    symlinkSync(busybox, join(bin, "busybox"));
+    // A copy, not a link: inside the chroot the host's path to busybox does not exist.
+    copyFileSync(busybox, join(bin, "busybox"));
     const applets = ["sh", "mkdir", "chown", "chmod", "ln", "ls", "cp", "mv", "rm", "touch", "cat", "echo", "mknod", "stat", "id", "env", "test", "[", "sed", "grep", "find", "install", "readlink", "basename", "dirname", "true", "false", "printf", "tee", "chgrp", "head", "tail", "sort", "xargs"];
     for (const a of applets) symlinkSync("busybox", join(bin, a));
     const scriptFile = join(work, "fake-root-commands.sh");
@@ -429,6 +430,7 @@ class LayeredImageDefinition extends ImageDefinition {
       gname: args.gname ?? "root",
       mtime,
       storeRoot: args.storeRoot ?? "",
+      storeDir: this.#storeDir,
     };
     const storeLayers: Layer[] = [];
     for (const [i, paths] of storeGroups.entries()) {

@@ -15,6 +15,7 @@ import type { ResolvedSource } from "../dsl/sources.ts";
 import { buildTree } from "../dsl/sources.ts";
 import { FileTree } from "../tree/file_tree.ts";
 import { storePathOf } from "../store/store_path.ts";
+import { MissingStorePathError } from "../store/store_layer.ts";
 
 /** `contents` split by kind. */
 export interface ClassifiedContents {
@@ -83,6 +84,11 @@ function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): vo
     if (treePath === "" || tree.get(treePath)) return;
     tree.put(treePath, { type: "symlink", mode: 0o777, size: 0, linkTarget: logical });
   };
+  try {
+    fastLstat(storeRoot + storePath);
+  } catch {
+    throw new MissingStorePathError(storePath, storeRoot + storePath);
+  }
   visit(storePath, "", 0);
 }
 

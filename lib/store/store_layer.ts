@@ -30,6 +30,12 @@ export interface StoreLayerSettings {
    * path (a store rooted elsewhere, `--store local?root=DIR`). Default: none.
    */
   storeRoot?: string;
+  /**
+   * The store folder. When it is not `/nix/store`, its folders are added
+   * (0755) after `/nix/store`, so that runtimes need not invent them (they may
+   * create them unreadable for non-root users). Default `/nix/store`.
+   */
+  storeDir?: string;
 }
 
 /** Raised when a store path of the closure is not on this machine. */
@@ -84,6 +90,14 @@ export function storeLayerEntries(paths: readonly string[], settings: StoreLayer
     size: 0,
   });
   const out: TarEntry[] = [dir("/nix"), dir("/nix/store")];
+  const storeDir = settings.storeDir ?? "/nix/store";
+  if (storeDir !== "/nix/store" && storeDir !== "/nix/store/") {
+    const parts = storeDir.split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const path = "/" + parts.slice(0, i).join("/");
+      if (path !== "/nix" && path !== "/nix/store") out.push(dir(path));
+    }
+  }
   const root = settings.storeRoot ?? "";
   const visit = (name: string, host: string, st: FastStat) => {
     const entry = entryFor(name, host, st, settings);
