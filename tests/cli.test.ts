@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { requireTools, rmrf, run, runOk, tempDir, umociUnpack } from "./helpers/tools.ts";
+import { createPodman, requireTools, rmrf, run, runOk, tempDir, umociUnpack } from "./helpers/tools.ts";
 import { CLI, cliBuild, HELLO, ROOT, RUNTIME, runtimeCommand, runTs } from "./helpers/dockwright.ts";
 
 const OTHER = RUNTIME === "deno" ? "bun" : "deno";
@@ -157,6 +157,47 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     assert.deepEqual(readdirSync(work), ["image.ts"], "no output and no temp file next to it");
     assert.deepEqual(readdirSync(join(cache, "tmp")), [], "no temp blob left in the cache");
     assert.deepEqual(readdirSync(join(cache, "blobs", "sha256")), [], "no partial blob in the cache");
+  });
+
+  it("streams: a streamLayeredImage gives a stream-<name> script, --stream writes the archive to stdout, -t renames", async (t) => {
+    if (!requireTools(t, ["podman", "runc", "sh"])) return;
+    const work = join(dir, "streaming");
+    mkdirSync(work);
+    const file = join(work, "image.ts");
+    writeFileSync(
+      file,
+      `import { streamLayeredImage, fakeNss, greeterExecutable, writeTextFile, main } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+export default streamLayeredImage({ name: "streamy", tag: "v1", contents: [fakeNss, writeTextFile({ name: "g", destination: "/bin/g", text: greeterExecutable("streamed\\n"), executable: true })], config: { Cmd: ["/bin/g"] } });
+main(import.meta);
+`,
+    );
+    const cache = join(dir, "cache-stream");
+    const r = await runTs(RUNTIME, file, ["--cache-dir", cache, "--json"], { cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.format, "stream-script");
+    assert.equal(result.path, join(work, "stream-streamy"));
+    const script = join(work, "stream-streamy");
+    const podman = await createPodman();
+    try {
+      const archive = join(work, "from-script.tar");
+      await runOk("sh", ["-c", `'${script}' > '${archive}'`]);
+      await podman.load(archive);
+      assert.equal(await podman.run("localhost/streamy:v1"), "streamed\n");
+      await runOk("sh", ["-c", `'${script}' -t renamed/img:v2 > '${archive}.2'`]);
+      assert.deepEqual(await podman.load(`${archive}.2`), ["localhost/renamed/img:v2"]);
+      // --stream from the other runtime gives the same bytes.
+      const viaOther = join(work, "other.tar");
+      const [cmd, ...pre] = runtimeCommand(OTHER);
+      await runOk("sh", ["-c", `${[cmd, ...pre].map((a) => `'${a}'`).join(" ")} '${CLI}' build '${file}' --stream --quiet --cache-dir '${join(dir, "cache-stream-other")}' > '${viaOther}'`]);
+      assert.deepEqual(readFileSync(viaOther), readFileSync(archive));
+      const names = (await runOk("tar", ["-tf", archive])).stdout.trim().split("\n");
+      assert.match(names[0], /^[0-9a-f]{64}\/layer\.tar$/);
+      assert.match(names[1], /^[0-9a-f]{64}\.json$/);
+      assert.equal(names[2], "manifest.json");
+    } finally {
+      await podman.close();
+    }
   });
 
   it("compiles to a single executable that builds the same image", async () => {

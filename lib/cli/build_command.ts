@@ -8,7 +8,8 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { COMPRESSORS, type Compressor } from "../codec/compress.ts";
-import { build, type BuildResult, FORMATS, type OutputFormat } from "../dsl/build.ts";
+import { resolve } from "node:path";
+import { build, buildIntoCache, type BuildResult, FORMATS, type OutputFormat, streamImage, writeStreamScript } from "../dsl/build.ts";
 import type { NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -21,11 +22,14 @@ Usage:
   bun FILE [options]
 
 Options:
-  -o, --out PATH          output path (default: <name>.tar[.gz|.zst], <name>.oci, <name>.oci.tar)
+  -o, --out PATH          output path (default: <name>.tar[.gz|.zst], <name>.oci, <name>.oci.tar;
+                          for a streamLayeredImage: the executable stream-<name>, as in Nix)
   -f, --format FORMAT     docker-archive (default), oci, oci-archive
   -c, --compressor C      none, gz, zstd: overrides the image's compressor; compresses
                           the whole docker-archive, or each layer of OCI outputs
       --image NAME        build only the export NAME (default: every exported image)
+      --stream            write the uncompressed docker-archive to stdout (| podman load)
+  -t, --repo_tag N:T      name and tag written into the output (overrides name and tag)
       --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
       --json              print the result as JSON on stdout (an array when several images)
       --quiet             no progress or summary on stderr
@@ -41,6 +45,10 @@ export interface BuildFlags {
   compressor?: Compressor;
   image?: string;
   cacheDir?: string;
+  stream: boolean;
+  repoTag?: string;
+  /** --format was given explicitly. */
+  formatGiven: boolean;
   json: boolean;
   quiet: boolean;
   help: boolean;
@@ -66,6 +74,8 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
         format: { type: "string", short: "f" },
         compressor: { type: "string", short: "c" },
         image: { type: "string" },
+        stream: { type: "boolean" },
+        repo_tag: { type: "string", short: "t" },
         "cache-dir": { type: "string" },
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
@@ -89,6 +99,9 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
     compressor: v.compressor as Compressor | undefined,
     image: v.image,
     cacheDir: v["cache-dir"],
+    stream: v.stream ?? false,
+    repoTag: v.repo_tag,
+    formatGiven: v.format !== undefined,
     json: v.json ?? false,
     quiet: v.quiet ?? false,
     help: v.help ?? false,
@@ -112,7 +125,7 @@ function humanSize(bytes: number): string {
  * await buildImages(await loadImageFile("image.ts"), parseBuildFlags(["--format", "oci"]));
  * ```
  */
-export async function buildImages(images: NamedImage[], flags: BuildFlags): Promise<BuildResult[]> {
+export async function buildImages(images: NamedImage[], flags: BuildFlags, imageFile?: string): Promise<BuildResult[]> {
   let selected = images;
   if (flags.image !== undefined) {
     selected = images.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
@@ -123,6 +136,15 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags): Prom
       );
     }
   }
+  if (flags.stream) {
+    if (selected.length !== 1) {
+      throw new UsageError(`--stream writes one image but the file exports ${selected.length}`, "choose one with --image NAME");
+    }
+    if (flags.json || flags.out !== undefined || flags.formatGiven || flags.compressor !== undefined) {
+      throw new UsageError("--stream writes an uncompressed docker-archive to stdout", "drop --json, --out, --format and --compressor");
+    }
+    return [await streamImage(selected[0].image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet ? false : undefined })];
+  }
   if (flags.out !== undefined && selected.length > 1) {
     throw new UsageError(
       `--out names one output but the file exports ${selected.length} images`,
@@ -132,11 +154,22 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags): Prom
   const results: BuildResult[] = [];
   for (const { image } of selected) {
     const started = performance.now();
+    if (image.streams && !flags.formatGiven && imageFile !== undefined) {
+      // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
+      const result = await buildIntoCache(image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet || flags.json ? false : undefined });
+      const path = resolve(flags.out ?? `stream-${image.baseName}`);
+      await writeStreamScript(path, resolve(imageFile), image.name, flags.cacheDir);
+      const scriptResult = { ...result, format: "stream-script" as const, path };
+      results.push(scriptResult as unknown as BuildResult);
+      if (!flags.quiet && !flags.json) process.stderr.write(`wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`);
+      continue;
+    }
     const result = await build(image, {
       format: flags.format,
       out: flags.out,
       compressor: flags.compressor,
       cacheDir: flags.cacheDir,
+      repoTag: flags.repoTag,
       progress: flags.quiet || flags.json ? false : undefined,
     });
     results.push(result);

@@ -6,6 +6,7 @@
  */
 
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { buildImages, BUILD_HELP, parseBuildFlags } from "./build_command.ts";
 import { imagesOf } from "./load_images.ts";
 import { reportError } from "./report_error.ts";
@@ -45,7 +46,7 @@ export function main(meta: ModuleMeta): void {
       const module = await import(meta.url) as Record<string, unknown>;
       const images = imagesOf(module);
       if (images.length === 0) throw new UsageError(`${meta.url} exports no image`, "add `export default buildImage({...})`");
-      await buildImages(images, flags);
+      await buildImages(images, flags, meta.url.startsWith("file:") ? fileURLToPath(meta.url) : undefined);
     } catch (error) {
       process.exitCode = reportError(error);
     }

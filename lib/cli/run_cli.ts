@@ -56,7 +56,7 @@ export async function runCli(argv: string[]): Promise<number> {
         if (flags.positionals.length !== 1) {
           throw new UsageError("build takes exactly one image file", "dockwright build image.ts [--format oci] [--out PATH]");
         }
-        await buildImages(await loadImageFile(flags.positionals[0]), flags);
+        await buildImages(await loadImageFile(flags.positionals[0]), flags, flags.positionals[0]);
         return 0;
       }
       default:

@@ -5,14 +5,23 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { existsSync, writeFileSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import process from "node:process";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
 import { BlobStore } from "../cache/blob_store.ts";
 import { type Compressor, COMPRESSOR_EXTENSION } from "../codec/compress.ts";
 import type { BuiltImage } from "../image/image.ts";
 import { layersForSink } from "../image/convert_layers.ts";
 import { ociManifest } from "../image/manifest.ts";
 import { OCI } from "../image/media_types.ts";
-import { writeDockerArchive } from "../sink/docker_archive.ts";
+import { dockerArchiveEntries, writeDockerArchive } from "../sink/docker_archive.ts";
+import { writeTar } from "../tar/writer.ts";
+import { writeAtomically } from "../util/atomic.ts";
+import { UsageError } from "../cli/usage_error.ts";
+import { repositoryName } from "./image_attrs.ts";
 import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
 import { Progress } from "../util/progress.ts";
 import { createContext, type ImageDefinition } from "./image_definition.ts";
@@ -35,6 +44,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Progress on stderr. Default: on when stderr is a terminal and CI is unset. */
   progress?: boolean;
+  /** Overrides the image's `name:tag` in the output (the streamer's `--repo_tag`). */
+  repoTag?: string;
 }
 
 /** Descriptor of one layer in a {@link BuildResult}. */
@@ -89,6 +100,53 @@ function summary(image: BuiltImage, format: OutputFormat, path: string): BuildRe
   };
 }
 
+/** Options of {@link resolveForSink}. */
+interface ResolveOptions {
+  format: OutputFormat;
+  compressor: Compressor;
+  store: BlobStore;
+  progress: Progress;
+  repoTag?: string;
+}
+
+/** Builds `image` into the store with layers as the sink wants them. */
+async function resolveForSink(image: ImageDefinition, o: ResolveOptions): Promise<BuiltImage> {
+  const layerCompressor: Compressor = o.format === "docker-archive" ? "none" : o.compressor;
+  const resolved = await image.resolve(createContext(o.store, layerCompressor, o.progress));
+  const built = {
+    ...resolved,
+    layers: await layersForSink(o.store, resolved.layers, o.format === "docker-archive" ? "docker-archive" : "oci", o.compressor),
+  };
+  if (o.repoTag !== undefined) {
+    const { repoName, tag } = parseRepoTag(o.repoTag);
+    return { ...built, repoName, tag };
+  }
+  return built;
+}
+
+/**
+ * Splits a `name:tag` reference (the streamer's `--repo_tag`); the tag is
+ * what follows the last colon that is not part of a registry port.
+ *
+ * @example
+ * ```ts
+ * parseRepoTag("localhost:5000/app:v1"); // { repoName: "localhost:5000/app", tag: "v1" }
+ * ```
+ */
+export function parseRepoTag(value: string): { repoName: string; tag: string } {
+  const slash = value.lastIndexOf("/");
+  const colon = value.lastIndexOf(":");
+  if (colon <= slash || colon === value.length - 1) {
+    throw new UsageError(`--repo_tag ${JSON.stringify(value)} needs the form NAME:TAG`, "e.g. -t hello:latest");
+  }
+  const repoName = value.slice(0, colon);
+  const tag = value.slice(colon + 1);
+  repositoryName("--repo_tag", repoName.toLowerCase());
+  if (repoName !== repoName.toLowerCase()) throw new UsageError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
+  if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw new UsageError(`--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(tag)} is not a valid tag`);
+  return { repoName, tag };
+}
+
 /**
  * Builds `image` and writes it in `format`.
  *
@@ -104,12 +162,7 @@ export async function build(image: ImageDefinition, options: BuildOptions = {}):
   const compressor = options.compressor ?? image.compressor;
   const store = BlobStore.open(options.cacheDir);
   const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
-  const layerCompressor: Compressor = format === "docker-archive" ? "none" : compressor;
-  const resolved = await image.resolve(createContext(store, layerCompressor, progress));
-  const built = {
-    ...resolved,
-    layers: await layersForSink(store, resolved.layers, format === "docker-archive" ? "docker-archive" : "oci", compressor),
-  };
+  const built = await resolveForSink(image, { format, compressor, store, progress, repoTag: options.repoTag });
   const path = resolve(options.out ?? defaultOutputPath(image, format, compressor));
   progress.begin(`${built.repoName}:${built.tag}: writing ${format}`);
   const count = (n: number) => progress.add(n);
@@ -126,4 +179,74 @@ export async function build(image: ImageDefinition, options: BuildOptions = {}):
   }
   progress.end();
   return summary(built, format, path);
+}
+
+/**
+ * Builds `image` into the cache only (layers and config), as a docker-archive
+ * would hold it, and describes it; `path` is empty. Used before writing a
+ * stream script, so the script's first run finds everything built.
+ *
+ * @example
+ * ```ts
+ * const { manifestDigest } = await buildIntoCache(image);
+ * ```
+ */
+export async function buildIntoCache(image: ImageDefinition, options: Omit<BuildOptions, "format" | "out"> = {}): Promise<BuildResult> {
+  const store = BlobStore.open(options.cacheDir);
+  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
+  const built = await resolveForSink(image, { format: "docker-archive", compressor: "none", store, progress, repoTag: options.repoTag });
+  return summary(built, "docker-archive", "");
+}
+
+/**
+ * Builds `image` and writes it as an uncompressed docker-archive to `output`
+ * (by default stdout), as Nix's `stream-<name>` script does. Backpressure is
+ * honoured; a reader that goes away early (`| head`) ends the stream quietly.
+ *
+ * @example
+ * ```ts
+ * await streamImage(image); // deno run -A image.ts --stream | podman load
+ * ```
+ */
+export async function streamImage(
+  image: ImageDefinition,
+  options: Omit<BuildOptions, "format" | "out" | "compressor"> = {},
+  output: NodeJS.WritableStream = process.stdout,
+): Promise<BuildResult> {
+  const store = BlobStore.open(options.cacheDir);
+  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
+  const built = await resolveForSink(image, { format: "docker-archive", compressor: "none", store, progress, repoTag: options.repoTag });
+  try {
+    await pipeline(Readable.from(writeTar(dockerArchiveEntries(store, [built]))), output as NodeJS.WritableStream);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+  }
+  return summary(built, "docker-archive", "-");
+}
+
+/**
+ * Writes Nix's `stream-<name>` equivalent: an executable script that builds
+ * the image from `imageFile` (reusing the cache) and streams it to stdout;
+ * it takes `-t/--repo_tag NAME:TAG` like Nix's.
+ *
+ * @example
+ * ```ts
+ * writeStreamScript("/work/stream-hello", "/work/image.ts", "hello");
+ * ```
+ */
+export async function writeStreamScript(path: string, imageFile: string, imageName: string, cacheDir?: string): Promise<void> {
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const runtime = process.execPath;
+  const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+  const compiled = !existsSync(cli);
+  const argv = compiled ? [runtime] : "Deno" in globalThis ? [runtime, "run", "-A", "--quiet", cli] : [runtime, cli];
+  const script = `#!/bin/sh
+# Streams the image ${imageName} as an uncompressed docker-archive to stdout,
+# like Nix's stream-<name> script:  ./${basename(path)} | podman load
+# Options: -t/--repo_tag NAME:TAG overrides the tag. Made by dockwright.
+exec ${argv.map(quote).join(" ")} build ${quote(imageFile)} --image ${quote(imageName)} --stream ${cacheDir ? `--cache-dir ${quote(cacheDir)} ` : ""}"$@"
+`;
+  await writeAtomically(path, async (tmp) => {
+    writeFileSync(tmp, script, { mode: 0o755 });
+  });
 }

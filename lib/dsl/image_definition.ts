@@ -83,6 +83,11 @@ export abstract class ImageDefinition {
   /** Builds the layers and config into the store. */
   abstract resolve(context: BuildContext): Promise<BuiltImage>;
 
+  /** True when the Nix result is a streaming script (`streamLayeredImage`). */
+  get streams(): boolean {
+    return false;
+  }
+
   /** Nix's derivation base name (`baseNameOf name`), used for default output names. */
   get baseName(): string {
     return this.name.split("/").pop()!;

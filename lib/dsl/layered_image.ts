@@ -213,7 +213,7 @@ class LayeredImageDefinition extends ImageDefinition {
   }
 
   /** streamLayeredImage's result is a streaming script, as in Nix. */
-  get streams(): boolean {
+  override get streams(): boolean {
     return this.builder === "streamLayeredImage";
   }
 
