@@ -239,6 +239,30 @@ describe("layered images", () => {
     assert.equal(env, "true true child\n");
   });
 
+  it("adds store paths named by config or created by fakeRootCommands to the closure", async (t) => {
+    if (!requireTools(t, ["fakeroot"])) return;
+    const extra = store.add("extra-tool-1.0", { "bin/tool": "tool\n" });
+    const viaConfig = buildLayeredImage({ name: "refs", tag: "t", contents: [fakeNss], config: { Cmd: [`${extra}/bin/tool`] }, ...common() });
+    const r1 = await build(viaConfig, { out: join(dir, "refs1.oci"), format: "oci", compressor: "none", progress: false, cacheDir });
+    const viaScript = buildLayeredImage({
+      name: "refs2",
+      tag: "t",
+      contents: [fakeNss],
+      fakeRootCommands: `mkdir -p hello/bin && ln -s ${lib}/share/greeting hello/bin/greeting`,
+      ...common(),
+    });
+    const r2 = await build(viaScript, { out: join(dir, "refs2.oci"), format: "oci", compressor: "none", progress: false, cacheDir });
+    const names = async (oci: string, digests: string[]) => {
+      const all: string[] = [];
+      for (const d of digests) all.push(...(await pythonTarHeaders(join(dir, oci, "blobs", "sha256", d.slice(7)))).map((h) => h.name));
+      return all;
+    };
+    assert.ok((await names("refs1.oci", r1.layers.map((l) => l.digest))).includes(`${extra}/bin/tool`), "config reference is in the image");
+    const n2 = await names("refs2.oci", r2.layers.map((l) => l.digest));
+    assert.ok(n2.includes(`${lib}/share/greeting`), "fakeRootCommands reference is in the image");
+    assert.ok(n2.includes("./hello/bin/greeting"));
+  });
+
   it("reports bad input clearly and writes nothing", async () => {
     assert.throws(() => buildLayeredImage({ name: "x", maxLayer: 3 } as never), /attribute "maxLayer" is not an attribute of buildLayeredImage; did you mean "maxLayers"\?/);
     assert.throws(() => buildLayeredImage({ name: "x", maxLayers: 1 }), /attribute "maxLayers" must be an integer between 2 and 125/);
