@@ -12,6 +12,7 @@ import {
   build,
   buildImage,
   buildLayeredImage,
+  buildLayeredImageWithNixDb,
   fakeNss,
   streamLayeredImage,
   writeTextDir,
@@ -318,5 +319,17 @@ in derivation { name = "nixgreet-1.0"; system = builtins.currentSystem; builder 
     assert.equal(r.layers.length, 4, "libgreet, busybox and nixgreet layers plus the customisation layer");
     await load(out);
     assert.equal(await (await pm()).run("localhost/realnix:t"), "greetings from nix\n");
+
+    if (!requireTools(t, ["sqlite3"])) return;
+    const withDb = buildLayeredImageWithNixDb({ name: "realnix-db", tag: "t", contents: [greet] });
+    const dbOut = join(dir, "realnix-db.oci");
+    const rdb = await build(withDb, { out: dbOut, format: "oci", compressor: "none", progress: false, cacheDir });
+    const custom = join(dbOut, "blobs", "sha256", rdb.layers.at(-1)!.digest.slice(7));
+    const unpacked = join(dir, "db-unpacked");
+    mkdirSync(unpacked);
+    await runOk("tar", ["-xf", custom, "-C", unpacked, "./nix/var/nix/db/db.sqlite"]);
+    const rows = (await runOk("sqlite3", [join(unpacked, "nix/var/nix/db/db.sqlite"), "SELECT path, registrationTime FROM ValidPaths ORDER BY path"])).stdout;
+    assert.ok(rows.includes(`${greet}|315532800`), "the contents are registered, at a fixed time");
+    assert.equal(rows.trim().split("\n").length, 3, "its whole closure is registered");
   });
 });

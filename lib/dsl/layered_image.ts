@@ -27,7 +27,7 @@ import { autoLayer, layerBudget, runPipeline, validatePipeline } from "../store/
 import { narSizeOfFile, narSizeOfFlatDir } from "../store/nar_size.ts";
 import { dumpNixDb, queryNixClosure } from "../store/nix_store.ts";
 import { storeLayerEntries } from "../store/store_layer.ts";
-import { scanStorePaths, storeHash } from "../store/store_path.ts";
+import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
 import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
 import type { FileTree } from "../tree/file_tree.ts";
 import { callerDirectory } from "./caller.ts";
@@ -217,22 +217,36 @@ class LayeredImageDefinition extends ImageDefinition {
     return this.builder === "streamLayeredImage";
   }
 
+  /** Store paths found by scanning, matched against the closure graph, or the host's store. */
+  #knownRefs(candidates: string[]): string[] {
+    const given = this.#args.closureGraph;
+    if (Array.isArray(given)) {
+      const known = new Set(given.map((n) => n.path));
+      return resolveStoreRefs(candidates, (p) => known.has(p));
+    }
+    if (typeof given === "string") {
+      const known = new Set(this.#loadGraph(given).map((n) => n.path));
+      return resolveStoreRefs(candidates, (p) => known.has(p));
+    }
+    const root = this.#args.storeRoot ?? "";
+    return resolveStoreRefs(candidates, (p) => existsSync(root + p));
+  }
+
+  #loadGraph(file: string): GraphNode[] {
+    const path = isAbsolute(file) ? file : resolve(this.#baseDir, file);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(path, "utf8"));
+    } catch (error) {
+      throw new AttributeError(this.builder, "closureGraph", `cannot read ${path} as JSON (${(error as Error).message})`);
+    }
+    return parseClosureGraph(json);
+  }
+
   #graph(roots: string[]): GraphNode[] {
     const given = this.#args.closureGraph;
     if (given === null || given === undefined) return queryNixClosure(roots);
-    let graph: GraphNode[];
-    if (typeof given === "string") {
-      const path = isAbsolute(given) ? given : resolve(this.#baseDir, given);
-      let json: unknown;
-      try {
-        json = JSON.parse(readFileSync(path, "utf8"));
-      } catch (error) {
-        throw new AttributeError(this.builder, "closureGraph", `cannot read ${path} as JSON (${(error as Error).message})`);
-      }
-      graph = parseClosureGraph(json);
-    } else {
-      graph = parseClosureGraph(given);
-    }
+    const graph = typeof given === "string" ? this.#loadGraph(given) : parseClosureGraph(given);
     const known = new Set(graph.map((n) => n.path));
     for (const root of roots) {
       if (!known.has(root)) {
@@ -373,6 +387,10 @@ class LayeredImageDefinition extends ImageDefinition {
       `NIX_REMOTE="local?root=$PWD" USER=nobody nix-store --load-db < ${q(regFile)}`,
       // Registration times would make the image irreproducible (nixpkgs #289813).
       `sqlite3 nix/var/nix/db/db.sqlite "UPDATE ValidPaths SET registrationTime = ${SOURCE_DATE_EPOCH}"`,
+      // nix-store points this link at the build folder; make it the image's own path.
+      `if [ -L nix/var/nix/gcroots/profiles ]; then ln -sfn /nix/var/nix/profiles nix/var/nix/gcroots/profiles; fi`,
+      // 8 MiB of zeros nix keeps for garbage collection under disk pressure; it recreates it when needed.
+      `rm -f nix/var/nix/db/reserved`,
       `mkdir -p nix/var/nix/gcroots/docker/`,
       ...roots.map((r) => `ln -s ${q(r)} nix/var/nix/gcroots/docker/${q(r.split("/").pop()!)}`),
     ].join("\n");
@@ -390,9 +408,9 @@ class LayeredImageDefinition extends ImageDefinition {
 
     const includeStore = args.includeStorePaths ?? true;
     const configJson = JSON.stringify(nixJsonOrder({ architecture, config, os: "linux" }));
-    const roots = includeStore
-      ? [...new Set([...this.#contents.storePaths, ...scanStorePaths(configJson, this.#storeDir), ...custom.storeRefs])].sort()
-      : [];
+    const configRefs = includeStore ? this.#knownRefs(scanStorePaths(configJson, this.#storeDir)) : [];
+    const customRefs = includeStore ? this.#knownRefs(custom.storeRefs) : [];
+    const roots = includeStore ? [...new Set([...this.#contents.storePaths, ...configRefs, ...customRefs])].sort() : [];
     let storeGroups: string[][] = [];
     if (roots.length > 0) {
       const graph = this.#graph(roots);
@@ -401,8 +419,8 @@ class LayeredImageDefinition extends ImageDefinition {
       const customPath = `${this.#storeDir}/${storeHash(custom.layer.diffId)}-${this.baseName}-customisation-layer`;
       const withRoots: GraphNode[] = [
         ...graph,
-        { path: baseJsonPath, narSize: narSizeOfFile(configJson.length), references: scanStorePaths(configJson, this.#storeDir) },
-        { path: customPath, narSize: narSizeOfFlatDir({ checksum: 65, "layer.tar": custom.tarSize }), references: [...new Set([...this.#contents.storePaths, ...custom.storeRefs])].sort() },
+        { path: baseJsonPath, narSize: narSizeOfFile(configJson.length), references: configRefs },
+        { path: customPath, narSize: narSizeOfFlatDir({ checksum: 65, "layer.tar": custom.tarSize }), references: [...new Set([...this.#contents.storePaths, ...customRefs])].sort() },
       ];
       const excludePaths = [baseJsonPath, customPath];
       const debug = args.debug ? (line: string) => process.stderr.write(line + "\n") : undefined;

@@ -94,3 +94,29 @@ export function scanStorePaths(text: string, storeDir: string): string[] {
   for (const m of text.matchAll(re)) found.add(`${dir}/${m[1]}`);
   return [...found].sort();
 }
+
+/**
+ * Store paths among `candidates` (from {@link scanStorePaths}) as they really
+ * are: a name found in binary data may run on into the bytes after it
+ * (`...-bbdirsha256`), so each candidate is matched to a known store path
+ * with the same hash whose name is a prefix of the candidate's.
+ *
+ * @example
+ * ```ts
+ * resolveStoreRefs(["/nix/store/abc...-hellofoo"], (p) => p === "/nix/store/abc...-hello"); // ["/nix/store/abc...-hello"]
+ * ```
+ */
+export function resolveStoreRefs(candidates: readonly string[], exists: (path: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const candidate of candidates) {
+    const cut = candidate.lastIndexOf("/") + 34; // <hash>- is 33 characters after the slash
+    for (let end = candidate.length; end > cut; end--) {
+      const path = candidate.slice(0, end);
+      if (exists(path)) {
+        out.add(path);
+        break;
+      }
+    }
+  }
+  return [...out].sort();
+}
