@@ -116,7 +116,7 @@ function runtimes(): Array<[string, string[]]> {
   return out;
 }
 
-async function parent(): Promise<void> {
+function parent(): void {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: { "size-mib": { type: "string" }, runs: { type: "string" }, tree: { type: "string" } },
@@ -172,5 +172,5 @@ async function parent(): Promise<void> {
 if (import.meta.main) {
   const i = process.argv.indexOf("--child");
   if (i >= 0) await child(process.argv[i + 2], process.argv[i + 1] as Compressor);
-  else await parent();
+  else parent();
 }

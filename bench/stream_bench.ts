@@ -71,7 +71,7 @@ async function child(dir: string, cache: string): Promise<void> {
   process.stdout.write(JSON.stringify({ seconds, layers: result.layers.length, rss }) + "\n");
 }
 
-async function parent(): Promise<void> {
+function parent(): void {
   const { values } = parseArgs({ args: process.argv.slice(2), options: { paths: { type: "string" }, "size-mib": { type: "string" } } });
   const paths = Number(values.paths ?? 300);
   const sizeMiB = Number(values["size-mib"] ?? 1024);
@@ -105,5 +105,5 @@ async function parent(): Promise<void> {
 if (import.meta.main) {
   const i = process.argv.indexOf("--child");
   if (i >= 0) await child(process.argv[i + 1], process.argv[i + 2]);
-  else await parent();
+  else parent();
 }

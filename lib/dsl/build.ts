@@ -246,7 +246,7 @@ export async function writeStreamScript(path: string, imageFile: string, imageNa
 # Options: -t/--repo_tag NAME:TAG overrides the tag. Made by dockwright.
 exec ${argv.map(quote).join(" ")} build ${quote(imageFile)} --image ${quote(imageName)} --stream ${cacheDir ? `--cache-dir ${quote(cacheDir)} ` : ""}"$@"
 `;
-  await writeAtomically(path, async (tmp) => {
+  await writeAtomically(path, (tmp) => {
     writeFileSync(tmp, script, { mode: 0o755 });
   });
 }

@@ -110,7 +110,7 @@ function resolveMember(source: string, members: Members, name: string): string {
   return current;
 }
 
-async function blobMember(store: BlobStore, source: string, members: Members, name: string): Promise<IngestedBlob> {
+function blobMember(store: BlobStore, source: string, members: Members, name: string): IngestedBlob {
   const resolved = resolveMember(source, members, name);
   const blob = members.blobs.get(resolved);
   if (blob) return blob;
@@ -169,7 +169,7 @@ async function fromDockerArchive(store: BlobStore, source: string, members: Memb
   store.putBytes(configBytes);
   const layers: Layer[] = [];
   for (const [i, name] of (entry.Layers as string[]).entries()) {
-    layers.push(await checkedLayer(store, source, await blobMember(store, source, members, name), diffIds[i], name));
+    layers.push(await checkedLayer(store, source, blobMember(store, source, members, name), diffIds[i], name));
   }
   const repoTags = Array.isArray(entry.RepoTags) ? entry.RepoTags.filter((t): t is string => typeof t === "string") : [];
   return { config, configDigest, layers, repoTags };
@@ -193,8 +193,8 @@ function descriptor(source: string, value: unknown, what: string): Descriptor {
 
 /** Reads OCI blobs from archive members or a layout folder, verifying each against its descriptor. */
 interface OciBlobs {
-  json(d: Descriptor, what: string): Promise<unknown>;
-  blob(d: Descriptor, what: string): Promise<IngestedBlob>;
+  json(d: Descriptor, what: string): unknown;
+  blob(d: Descriptor, what: string): IngestedBlob | Promise<IngestedBlob>;
 }
 
 async function fromOci(
@@ -217,14 +217,14 @@ async function fromOci(
     const linux = chosen.filter((d) => !d.platform || d.platform.os === "linux");
     const pick = linux[0] ?? chosen[0];
     refName ??= pick.annotations?.["org.opencontainers.image.ref.name"];
-    const doc = await blobs.json(pick, `manifest ${pick.digest}`) as { mediaType?: string; manifests?: unknown[]; config?: unknown; layers?: unknown[] };
+    const doc = blobs.json(pick, `manifest ${pick.digest}`) as { mediaType?: string; manifests?: unknown[]; config?: unknown; layers?: unknown[] };
     if (Array.isArray(doc.manifests)) {
       if (depth > 4) throw new ImageFormatError(source, "indexes nested too deeply");
       index = doc;
       continue;
     }
     const configDesc = descriptor(source, doc.config, "manifest config");
-    const config = configOf(source, await blobs.json(configDesc, "config"));
+    const config = configOf(source, blobs.json(configDesc, "config"));
     const diffIds = config.rootfs!.diff_ids!;
     const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) => descriptor(source, l, `manifest layers[${i}]`));
     if (diffIds.length !== layerDescs.length) {
@@ -244,7 +244,7 @@ async function fromOci(
 
 function ociMemberBlobs(store: BlobStore, source: string, members: Members): OciBlobs {
   return {
-    async json(d, what) {
+    json(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
       const bytes = members.small.get(name) ??
         (members.blobs.has(name) ? store.readBytes(members.blobs.get(name)!.digest) : undefined);
@@ -254,7 +254,7 @@ function ociMemberBlobs(store: BlobStore, source: string, members: Members): Oci
       }
       return parseJson(source, name, bytes);
     },
-    async blob(d, what) {
+    blob(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
       const blob = members.blobs.get(name) ?? (members.small.has(name) ? { ...store.putBytes(members.small.get(name)!), compressor: "none" as const } : undefined);
       if (!blob) throw new ImageFormatError(source, `${what}: blob ${d.digest} is missing`);
@@ -269,7 +269,7 @@ function ociMemberBlobs(store: BlobStore, source: string, members: Members): Oci
 function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
   const path = (d: Descriptor) => join(dir, "blobs", "sha256", d.digest.slice(7));
   return {
-    async json(d, what) {
+    json(d, what) {
       if (!existsSync(path(d))) throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
       if (statSync(path(d)).size > SMALL_LIMIT) throw new ImageFormatError(dir, `${what}: blob is too large for JSON`);
       const bytes = readFileSync(path(d));

@@ -83,7 +83,7 @@ export function planOciLayout(images: readonly BuiltImage[]): LayoutPlan {
  */
 export async function writeOciLayout(store: BlobStore, images: readonly BuiltImage[], target: string): Promise<LayoutPlan> {
   const plan = planOciLayout(images);
-  await writeAtomically(target, async (tmp) => {
+  await writeAtomically(target, (tmp) => {
     const blobDir = join(tmp, "blobs", "sha256");
     mkdirSync(blobDir, { recursive: true });
     writeFileSync(join(tmp, "oci-layout"), plan.ociLayout);

@@ -21,7 +21,7 @@ import { discardTemp, releaseTemp, tempPathFor } from "./temp_files.ts";
  */
 export async function writeAtomically(
   target: string,
-  produce: (tempPath: string) => Promise<void>,
+  produce: (tempPath: string) => Promise<void> | void,
 ): Promise<void> {
   const tmp = tempPathFor(target);
   try {
