@@ -34,7 +34,7 @@ export {
 } from "./lib/dsl/env_helpers.ts";
 export type { FakeNss } from "./lib/dsl/env_helpers.ts";
 export type { GraphNode } from "./lib/store/closure_graph.ts";
-export { build, defaultOutputPath, FORMATS } from "./lib/dsl/build.ts";
+export { build, buildIntoCache, defaultOutputPath, FORMATS, parseRepoTag, streamImage, writeStreamScript } from "./lib/dsl/build.ts";
 export type { BuildOptions, BuildResult, LayerSummary, OutputFormat } from "./lib/dsl/build.ts";
 export { ImageDefinition, isImageDefinition } from "./lib/dsl/image_definition.ts";
 export { AttributeError } from "./lib/dsl/errors.ts";
@@ -49,3 +49,9 @@ export type { GreeterArch } from "./lib/elf/greeter.ts";
 export { main } from "./lib/cli/main.ts";
 export type { ModuleMeta } from "./lib/cli/main.ts";
 export { runCli } from "./lib/cli/run_cli.ts";
+export { pullImage } from "./lib/dsl/pull_image.ts";
+export type { PullImageArgs } from "./lib/dsl/pull_image.ts";
+export { MANIFEST_FORMATS, push, pushIndex } from "./lib/registry/push.ts";
+export type { ManifestFormat, PushedLayer, PushIndexResult, PushOptions, PushResult } from "./lib/registry/push.ts";
+export type { RegistryOptions } from "./lib/registry/client.ts";
+export { RegistryAuthError, RegistryError, RegistryNotFoundError } from "./lib/registry/errors.ts";

@@ -10,6 +10,9 @@ import { parseArgs } from "node:util";
 import { COMPRESSORS, type Compressor } from "../codec/compress.ts";
 import { resolve } from "node:path";
 import { build, buildIntoCache, type BuildResult, FORMATS, type OutputFormat, streamImage, writeStreamScript } from "../dsl/build.ts";
+import type { ImageDefinition } from "../dsl/image_definition.ts";
+import { MANIFEST_FORMATS, type ManifestFormat, push } from "../registry/push.ts";
+import { InvalidReferenceError, parseReference } from "../registry/reference.ts";
 import type { NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -31,6 +34,14 @@ Options:
       --stream            write the uncompressed docker-archive to stdout (| podman load)
   -t, --repo_tag N:T      name and tag written into the output (overrides name and tag)
       --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
+      --push REF          push the image to REF (registry/repository[:tag]; default tag: the
+                          image's) with layers compressed per --compressor; writes no file
+                          unless --out is given too
+      --manifest-format F oci (default) or docker (Docker schema 2; needs gz or none layers)
+      --creds USER:PASS   registry credentials for --push (default: DOCKWRIGHT_REGISTRY_USER/
+                          DOCKWRIGHT_REGISTRY_PASSWORD, then podman/docker auth files)
+      --tls-verify=false  allow plain HTTP (and, under Bun, unverified TLS) for --push
+      --ca-file PATH      extra CA certificates (PEM) for --push (default: $DOCKWRIGHT_CA_FILE)
       --json              print the result as JSON on stdout (an array when several images)
       --quiet             no progress or summary on stderr
   -h, --help              show this help
@@ -49,6 +60,12 @@ export interface BuildFlags {
   repoTag?: string;
   /** --format was given explicitly. */
   formatGiven: boolean;
+  /** `--push REF` and its registry options. */
+  push?: string;
+  manifestFormat?: ManifestFormat;
+  creds?: string;
+  tlsVerify?: boolean;
+  caFile?: string;
   json: boolean;
   quiet: boolean;
   help: boolean;
@@ -77,6 +94,11 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
         stream: { type: "boolean" },
         repo_tag: { type: "string", short: "t" },
         "cache-dir": { type: "string" },
+        push: { type: "string" },
+        "manifest-format": { type: "string" },
+        creds: { type: "string" },
+        "tls-verify": { type: "string" },
+        "ca-file": { type: "string" },
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
@@ -93,7 +115,9 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
   if (v.compressor !== undefined && !(COMPRESSORS as readonly string[]).includes(v.compressor)) {
     throw new UsageError(`unknown --compressor ${JSON.stringify(v.compressor)}`, `use one of: ${COMPRESSORS.join(", ")}`);
   }
+  const registry = parseRegistryFlags(v);
   return {
+    ...registry,
     out: v.out,
     format,
     compressor: v.compressor as Compressor | undefined,
@@ -107,6 +131,86 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
     help: v.help ?? false,
     positionals: parsed.positionals,
   };
+}
+
+function parseRegistryFlags(v: Record<string, string | boolean | undefined>): Partial<BuildFlags> {
+  const str = (k: string) => v[k] as string | undefined;
+  const given = ["manifest-format", "creds", "tls-verify", "ca-file"].filter((k) => v[k] !== undefined);
+  if (str("push") === undefined) {
+    if (given.length > 0) throw new UsageError(`--${given[0]} only applies to --push`, "add --push REGISTRY/REPOSITORY[:TAG]");
+    return {};
+  }
+  try {
+    parseReference(str("push")!);
+  } catch (error) {
+    throw new UsageError(`--push: ${(error as InvalidReferenceError).message}`, "e.g. --push registry.example.com:5000/team/app:1.0");
+  }
+  const format = str("manifest-format");
+  if (format !== undefined && !(MANIFEST_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`unknown --manifest-format ${JSON.stringify(format)}`, `use one of: ${MANIFEST_FORMATS.join(", ")}`);
+  }
+  const tls = str("tls-verify");
+  if (tls !== undefined && tls !== "true" && tls !== "false") throw new UsageError(`--tls-verify takes true or false (got ${JSON.stringify(tls)})`, "e.g. --tls-verify=false");
+  const creds = str("creds");
+  if (creds !== undefined && creds.indexOf(":") <= 0) throw new UsageError("--creds must look like USER:PASSWORD", "or set DOCKWRIGHT_REGISTRY_USER and DOCKWRIGHT_REGISTRY_PASSWORD");
+  return {
+    push: str("push"),
+    manifestFormat: format as ManifestFormat | undefined,
+    creds,
+    tlsVerify: tls === undefined ? undefined : tls === "true",
+    caFile: str("ca-file"),
+  };
+}
+
+/**
+ * `image`, resolved at most once whatever context asks: `--push` with `--out`
+ * writes and pushes the very same image (a `created = "now"` config included).
+ * A Proxy, so getters that read private fields still run on the real value.
+ */
+function resolveOnce(image: ImageDefinition): ImageDefinition {
+  let pending: ReturnType<ImageDefinition["resolve"]> | undefined;
+  const resolveFn: ImageDefinition["resolve"] = (context) => (pending ??= image.resolve(context));
+  return new Proxy(image, {
+    get: (target, prop) => (prop === "resolve" ? resolveFn : Reflect.get(target, prop, target)),
+  });
+}
+
+/** `--push`: optionally writes the output (`--out`), then pushes; prints the reference and manifest digest. */
+async function pushSelected(selected: NamedImage[], flags: BuildFlags): Promise<BuildResult[]> {
+  if (selected.length !== 1) {
+    throw new UsageError(`--push names one reference but the file exports ${selected.length} images`, "choose one with --image NAME");
+  }
+  const started = performance.now();
+  const image = resolveOnce(selected[0].image);
+  const progress = flags.quiet || flags.json ? false : undefined;
+  const output = flags.out === undefined ? undefined : await build(image, {
+    format: flags.format,
+    out: flags.out,
+    compressor: flags.compressor,
+    cacheDir: flags.cacheDir,
+    progress,
+  });
+  const result = await push(image, flags.push!, {
+    compressor: flags.compressor,
+    manifestFormat: flags.manifestFormat,
+    creds: flags.creds,
+    tlsVerify: flags.tlsVerify,
+    caFile: flags.caFile,
+    cacheDir: flags.cacheDir,
+    progress,
+  });
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ ...result, ...(output ? { output } : {}) }, null, 2) + "\n");
+  } else if (!flags.quiet) {
+    const b = result.blobs;
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    if (output) process.stderr.write(`built ${output.name}:${output.tag} -> ${output.path} (${output.format})\n`);
+    process.stderr.write(
+      `pushed ${result.name}:${result.tag} -> ${result.reference} (${result.layers.length} layer(s); blobs: ${b.uploaded} uploaded, ` +
+        `${b.mounted} mounted, ${b.existing} already there; ${seconds}s)\n  digest ${result.manifestDigest}\n`,
+    );
+  }
+  return output ? [output] : [];
 }
 
 function humanSize(bytes: number): string {
@@ -137,6 +241,7 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     }
   }
   if (flags.stream) {
+    if (flags.push !== undefined) throw new UsageError("--stream and --push cannot be used together", "drop one of them");
     if (selected.length !== 1) {
       throw new UsageError(`--stream writes one image but the file exports ${selected.length}`, "choose one with --image NAME");
     }
@@ -145,6 +250,7 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     }
     return [await streamImage(selected[0].image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet ? false : undefined })];
   }
+  if (flags.push !== undefined) return await pushSelected(selected, flags);
   if (flags.out !== undefined && selected.length > 1) {
     throw new UsageError(
       `--out names one output but the file exports ${selected.length} images`,

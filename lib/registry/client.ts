@@ -47,6 +47,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** A TLS failure that retrying cannot fix. */
 const CERTIFICATE_PROBLEM = /certificate|UnknownIssuer|CaUsedAsEndEntity|self.signed|unable to verify|TLS handshake/i;
 
+/** How long the first request to a registry (`GET /v2/`) may take. */
+const PING_TIMEOUT_MS = 30_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -185,8 +188,13 @@ export class RegistryClient {
 
   async #ping(): Promise<string> {
     const host = apiHost(this.registry);
+    // fetch has no timeout of its own: a host that swallows packets would hang here forever.
     const tryBase = async (base: string, retry: boolean): Promise<Response> =>
-      await this.#withRetries(`the registry API (${base}/v2/)`, () => this.#transport.fetch(`${base}/v2/`, { method: "GET" }), retry);
+      await this.#withRetries(
+        `the registry API (${base}/v2/)`,
+        () => this.#transport.fetch(`${base}/v2/`, { method: "GET", signal: AbortSignal.timeout(PING_TIMEOUT_MS) }),
+        retry,
+      );
     let response: Response;
     let base = `https://${host}`;
     if (this.#tlsVerify) {

@@ -176,7 +176,7 @@ class Puller {
       throw new RegistryError(`${this.where}: manifest ${reference} is not valid JSON (${(error as Error).message})`);
     }
     if (!doc || typeof doc !== "object") throw new RegistryError(`${this.where}: manifest ${reference} is not a JSON object`);
-    if (doc.schemaVersion === 1 || /manifest\.v1\+/.test(doc.mediaType ?? contentType)) {
+    if (doc.schemaVersion === 1 || /^application\/vnd\.docker\.distribution\.manifest\.v1\+/.test(doc.mediaType ?? contentType)) {
       throw new RegistryError(`${this.where}: manifest ${reference} is Docker schema 1, which dockwright does not read; push the image again with a current tool`);
     }
     // Verified (or requested by digest and verified): keep it, so the next pull asks for nothing.

@@ -148,12 +148,19 @@ class Uploader {
     if (await this.exists(digest)) return "existing";
     let location: string | undefined;
     for (const from of blobLocations(this.store, digest, this.ref.registry).filter((r) => r !== this.ref.repository).slice(0, 3)) {
-      await this.client.auth.addScope(`repository:${from}:pull`);
-      const response = await this.client.request(
-        "POST",
-        `${this.#blobs}/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
-        { what: `mounting ${what} from ${from}` },
-      );
+      let response: Response;
+      try {
+        await this.client.auth.addScope(`repository:${from}:pull`);
+        response = await this.client.request(
+          "POST",
+          `${this.#blobs}/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+          { what: `mounting ${what} from ${from}` },
+        );
+      } catch (error) {
+        // A mount is only a shortcut (e.g. no read access to `from`): upload instead.
+        if (error instanceof RegistryError) continue;
+        throw error;
+      }
       await response.body?.cancel();
       if (response.status === 201) return "mounted";
       if (response.status === 202 && response.headers.get("location")) {
