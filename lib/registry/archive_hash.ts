@@ -23,45 +23,10 @@ import { layersForSink } from "../image/convert_layers.ts";
 import type { BuiltImage } from "../image/image.ts";
 import { dockerArchiveEntries } from "../sink/docker_archive.ts";
 import { writeTar } from "../tar/writer.ts";
+import { fromNix32, toNix32 } from "../codec/nix_base32.ts";
 
-const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+export { toNix32 };
 
-/**
- * Nix's base-32 text of a hash (its own alphabet, least significant bits first).
- *
- * @example
- * ```ts
- * toNix32(sha256("")); // "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
- * ```
- */
-export function toNix32(hash: Uint8Array): string {
-  const length = Math.ceil((hash.length * 8) / 5);
-  let out = "";
-  for (let n = length - 1; n >= 0; n--) {
-    const b = n * 5;
-    const i = Math.floor(b / 8);
-    const j = b % 8;
-    const c = (hash[i] >> j) | (i >= hash.length - 1 ? 0 : (hash[i + 1] << (8 - j)) & 0xff);
-    out += NIX32[c & 0x1f];
-  }
-  return out;
-}
-
-function fromNix32(text: string, size: number): Uint8Array | undefined {
-  const out = new Uint8Array(size);
-  for (let n = 0; n < text.length; n++) {
-    const digit = NIX32.indexOf(text[text.length - n - 1]);
-    if (digit < 0) return undefined;
-    const b = n * 5;
-    const i = Math.floor(b / 8);
-    const j = b % 8;
-    out[i] |= (digit << j) & 0xff;
-    const carry = digit >> (8 - j);
-    if (i < size - 1) out[i + 1] |= carry;
-    else if (carry) return undefined;
-  }
-  return out;
-}
 
 /**
  * The SRI form Nix prints: `sha256-<base64>`.

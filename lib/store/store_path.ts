@@ -6,30 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-
-/** Nix's base-32 alphabet (no e, o, t, u). */
-const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
-
-/**
- * Nix's base-32 encoding of `bytes` (as `nix-hash --to-base32` prints it).
- *
- * @example
- * ```ts
- * nixBase32(new Uint8Array(20)); // "00000000000000000000000000000000"
- * ```
- */
-export function nixBase32(bytes: Uint8Array): string {
-  const len = Math.ceil((bytes.length * 8) / 5);
-  let out = "";
-  for (let n = len - 1; n >= 0; n--) {
-    const b = n * 5;
-    const i = b >> 3;
-    const j = b & 7;
-    const c = ((bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0)) & 0x1f;
-    out += NIX32[c];
-  }
-  return out;
-}
+import { toNix32 } from "../codec/nix_base32.ts";
 
 /**
  * A 32-character store-style hash of `text`: sha256 compressed to 160 bits
@@ -44,7 +21,7 @@ export function storeHash(text: string): string {
   const full = createHash("sha256").update(text).digest();
   const folded = new Uint8Array(20);
   for (let i = 0; i < full.length; i++) folded[i % 20] ^= full[i];
-  return nixBase32(folded);
+  return toNix32(folded);
 }
 
 /**
