@@ -17,7 +17,16 @@
  * @module
  */
 
-export { buildImage } from "./lib/dsl/build_image.ts";
+export { buildImage, buildImageWithNixDb } from "./lib/dsl/build_image.ts";
+export { exportImage } from "./lib/dsl/export_image.ts";
+export type { ExportImageArgs } from "./lib/dsl/export_image.ts";
+export { mergeImages } from "./lib/dsl/merge_images.ts";
+export type { MergeImagesOptions, MergeInput } from "./lib/dsl/merge_images.ts";
+export { Artifact, buildArtifact, isArtifact } from "./lib/dsl/artifact.ts";
+export type { ArtifactOptions, ArtifactResult } from "./lib/dsl/artifact.ts";
+export { RUN_AS_ROOT_MODES } from "./lib/run/run_as_root.ts";
+export type { RunAsRootMode } from "./lib/run/run_as_root.ts";
+export { VmSetupError } from "./lib/run/vm/errors.ts";
 export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
 export { buildLayeredImage, buildLayeredImageWithNixDb, streamLayeredImage } from "./lib/dsl/layered_image.ts";
 export type { BuildLayeredImageArgs, StreamLayeredImageArgs } from "./lib/dsl/layered_image.ts";

@@ -11,6 +11,7 @@ import { COMPRESSORS, type Compressor } from "../codec/compress.ts";
 import { resolve } from "node:path";
 import { build, buildIntoCache, type BuildResult, FORMATS, type OutputFormat, streamImage, writeStreamScript } from "../dsl/build.ts";
 import type { ImageDefinition } from "../dsl/image_definition.ts";
+import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
 import { MANIFEST_FORMATS, type ManifestFormat, push } from "../registry/push.ts";
 import { InvalidReferenceError, parseReference } from "../registry/reference.ts";
 import type { NamedImage } from "./load_images.ts";
@@ -175,8 +176,38 @@ function resolveOnce(image: ImageDefinition): ImageDefinition {
   });
 }
 
+/** A selected export known to be an image (not an `exportImage`/`mergeImages` artifact). */
+type ImageOnly = NamedImage & { image: ImageDefinition };
+
+/** `--stream` and `--push` need images: an artifact writes its own kind of file. */
+function onlyImages(selected: NamedImage[], flag: string): ImageOnly[] {
+  const artifact = selected.find((i) => isArtifact(i.image));
+  if (artifact) {
+    throw new UsageError(`${flag} needs an image, but ${artifact.exportName} is a ${(artifact.image as Artifact).builder} value`, "choose an image with --image NAME");
+  }
+  return selected as ImageOnly[];
+}
+
+/** Builds an `exportImage`/`mergeImages` value: `--out` and `--compressor` apply, the summary names its images. */
+async function buildArtifactForCli(artifact: Artifact, flags: BuildFlags, started: number): Promise<ArtifactResult> {
+  const result = await build(artifact, {
+    out: flags.out,
+    compressor: flags.compressor,
+    cacheDir: flags.cacheDir,
+    format: flags.formatGiven ? flags.format : undefined,
+    repoTag: flags.repoTag,
+    progress: flags.quiet || flags.json ? false : undefined,
+  });
+  if (!flags.quiet && !flags.json) {
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    const images = result.images.map((i) => `${i.name}:${i.tag}`).join(", ");
+    process.stderr.write(`built ${artifact.builder} ${result.name} -> ${result.path} (${result.format}, ${humanSize(result.size)}, ${seconds}s; ${images})\n`);
+  }
+  return result;
+}
+
 /** `--push`: optionally writes the output (`--out`), then pushes; prints the reference and manifest digest. */
-async function pushSelected(selected: NamedImage[], flags: BuildFlags): Promise<BuildResult[]> {
+async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<BuildResult[]> {
   if (selected.length !== 1) {
     throw new UsageError(`--push names one reference but the file exports ${selected.length} images`, "choose one with --image NAME");
   }
@@ -248,9 +279,9 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     if (flags.json || flags.out !== undefined || flags.formatGiven || flags.compressor !== undefined) {
       throw new UsageError("--stream writes an uncompressed docker-archive to stdout", "drop --json, --out, --format and --compressor");
     }
-    return [await streamImage(selected[0].image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet ? false : undefined })];
+    return [await streamImage(onlyImages(selected, "--stream")[0].image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet ? false : undefined })];
   }
-  if (flags.push !== undefined) return await pushSelected(selected, flags);
+  if (flags.push !== undefined) return await pushSelected(onlyImages(selected, "--push"), flags);
   if (flags.out !== undefined && selected.length > 1) {
     throw new UsageError(
       `--out names one output but the file exports ${selected.length} images`,
@@ -260,6 +291,10 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
   const results: BuildResult[] = [];
   for (const { image } of selected) {
     const started = performance.now();
+    if (isArtifact(image)) {
+      results.push(await buildArtifactForCli(image, flags, started) as unknown as BuildResult);
+      continue;
+    }
     if (image.streams && !flags.formatGiven && imageFile !== undefined) {
       // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
       const result = await buildIntoCache(image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet || flags.json ? false : undefined });

@@ -8,13 +8,16 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type ImageDefinition, isImageDefinition } from "../dsl/image_definition.ts";
+import { type Artifact, isArtifact } from "../dsl/artifact.ts";
 import { UsageError } from "./usage_error.ts";
 
-/** An exported image and the export name it has (`default` for the default export). */
+/** An exported image (or artifact: `exportImage`, `mergeImages`) and the export name it has (`default` for the default export). */
 export interface NamedImage {
   exportName: string;
-  image: ImageDefinition;
+  image: ImageDefinition | Artifact;
 }
+
+const buildable = (v: unknown): v is ImageDefinition | Artifact => isImageDefinition(v) || isArtifact(v);
 
 /**
  * The images a module exports, default export first, then named exports in order.
@@ -30,10 +33,10 @@ export function imagesOf(module: Record<string, unknown>): NamedImage[] {
   const names = Object.keys(module).sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : 0));
   for (const exportName of names) {
     const value = module[exportName];
-    if (isImageDefinition(value)) out.push({ exportName, image: value });
+    if (buildable(value)) out.push({ exportName, image: value });
     else if (Array.isArray(value)) {
       value.forEach((v, i) => {
-        if (isImageDefinition(v)) out.push({ exportName: `${exportName}[${i}]`, image: v });
+        if (buildable(v)) out.push({ exportName: `${exportName}[${i}]`, image: v });
       });
     }
   }

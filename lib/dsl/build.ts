@@ -25,6 +25,7 @@ import { repositoryName } from "./image_attrs.ts";
 import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
 import { Progress } from "../util/progress.ts";
 import { createContext, type ImageDefinition } from "./image_definition.ts";
+import { type Artifact, type ArtifactResult, buildArtifact, isArtifact } from "./artifact.ts";
 
 /** Output formats. */
 export const FORMATS = ["docker-archive", "oci", "oci-archive"] as const;
@@ -157,7 +158,17 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
  * console.log(result.manifestDigest);
  * ```
  */
-export async function build(image: ImageDefinition, options: BuildOptions = {}): Promise<BuildResult> {
+export async function build(image: ImageDefinition, options?: BuildOptions): Promise<BuildResult>;
+/** An artifact (`exportImage`, `mergeImages`) is written as its own kind of file; see {@link buildArtifact}. */
+export async function build(artifact: Artifact, options?: BuildOptions): Promise<ArtifactResult>;
+export async function build(image: ImageDefinition | Artifact, options: BuildOptions = {}): Promise<BuildResult | ArtifactResult> {
+  if (isArtifact(image)) {
+    if (options.format !== undefined && !(image.builder === "mergeImages" && options.format === "docker-archive")) {
+      throw new UsageError(`${image.builder} writes one ${image.builder === "mergeImages" ? "docker-archive" : "root-file-system tar"}; --format does not apply`, "drop --format");
+    }
+    if (options.repoTag !== undefined) throw new UsageError(`${image.builder} keeps the names and tags of its images; --repo_tag does not apply`, "drop --repo_tag");
+    return await buildArtifact(image, options);
+  }
   const format = options.format ?? "docker-archive";
   const compressor = options.compressor ?? image.compressor;
   const store = BlobStore.open(options.cacheDir);

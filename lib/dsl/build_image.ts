@@ -33,6 +33,18 @@ import {
 import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
 import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
 import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { flattenLayers } from "../image/flatten.ts";
+import type { BaseImage } from "../image/read_image.ts";
+import { materializeTree, readTreeBack } from "../run/materialize.ts";
+import { nixDbScript } from "../run/nix_db.ts";
+import { overlayTree, RUN_AS_ROOT_MODES, type RunAsRootMode, runAsRootLayer } from "../run/run_as_root.ts";
+import { runShell } from "../run/shell.ts";
+import type { TarEntry } from "../tar/entry.ts";
+import { FileTree } from "../tree/file_tree.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {
@@ -90,13 +102,35 @@ export interface BuildImageArgs {
   gid?: number;
   /** `"none"`, `"gz"` or `"zstd"`: compresses the docker-archive as a whole, or each layer of OCI outputs. Default `"gz"`. */
   compressor?: Compressor;
+  /**
+   * Bash run after `runAsRoot` (or alone), with cwd = the future `/`: use
+   * relative paths (`mkdir -p data`). Without `runAsRoot` it runs on the host
+   * as the building user, as in Nix; with it, in the VM as root. Default `""`.
+   */
+  extraCommands?: string;
+  /**
+   * A script run as real root, chrooted into the base image's layers plus
+   * `copyToRoot` (Dockerfile `RUN`); its changes become the layer, owners kept
+   * (`uid`/`gid` are then ignored, as in Nix). Runs in a QEMU VM, or with
+   * `runAsRootMode: "userns"` in a Linux namespace. Default null.
+   */
+  runAsRoot?: string | null;
+  /** Size in MiB of the VM's disk, which holds the whole root file system. Default 1024. */
+  diskSize?: number;
+  /** Memory in MiB of the VM. Default 512. */
+  buildVMMemorySize?: number;
+  /** Register the closure of `copyToRoot`'s store paths in a Nix database in the image (needs nix-store). Default false. */
+  includeNixDB?: boolean;
+  /**
+   * dockwright only: how `runAsRoot` gets root. `"vm"` (default, as Nix: a
+   * QEMU VM, KVM when it works, else TCG) or `"userns"` (no VM: mount and PID
+   * namespaces on the host; same result as root, limited without root).
+   * `$DOCKWRIGHT_RUN_AS_ROOT_MODE` sets the default.
+   */
+  runAsRootMode?: RunAsRootMode;
   /** Free-form metadata, as Nix `meta`. */
   meta?: Record<string, unknown>;
 }
-
-const notYet = (issue: string): Check => (fn, attr) => {
-  throw new AttributeError(fn, attr, `is not supported by this version of dockwright yet (planned: ${issue})`);
-};
 
 const CHECKS: Record<string, Check> = {
   name: isImageName,
@@ -114,11 +148,12 @@ const CHECKS: Record<string, Check> = {
   fromImage: () => {},
   fromImageName: nullable(isString),
   fromImageTag: nullable(isString),
-  extraCommands: notYet("extraCommands"),
-  runAsRoot: notYet("runAsRoot"),
-  diskSize: notYet("runAsRoot"),
-  buildVMMemorySize: notYet("runAsRoot"),
-  includeNixDB: notYet("includeNixDB"),
+  extraCommands: isString,
+  runAsRoot: nullable(isString),
+  diskSize: isInt(16, 2 ** 20),
+  buildVMMemorySize: isInt(64, 2 ** 20),
+  includeNixDB: isBool,
+  runAsRootMode: oneOf(RUN_AS_ROOT_MODES),
 };
 
 class BuildImageDefinition extends ImageDefinition {
@@ -131,6 +166,7 @@ class BuildImageDefinition extends ImageDefinition {
   readonly #sources: ResolvedSource[];
   readonly #from: ResolvedFrom | null;
   readonly #args: BuildImageArgs;
+  readonly #mode: RunAsRootMode;
 
   constructor(args: BuildImageArgs, baseDir: string) {
     super();
@@ -145,6 +181,11 @@ class BuildImageDefinition extends ImageDefinition {
     this.#sources = resolveSources("buildImage", attr, args.contents ?? args.copyToRoot, baseDir);
     this.#from = resolveFromImage("buildImage", args.fromImage, baseDir);
     this.#args = args;
+    const envMode = process.env.DOCKWRIGHT_RUN_AS_ROOT_MODE;
+    if (args.runAsRootMode === undefined && envMode !== undefined && !(RUN_AS_ROOT_MODES as readonly string[]).includes(envMode)) {
+      throw new AttributeError("buildImage", "runAsRootMode", `from DOCKWRIGHT_RUN_AS_ROOT_MODE=${envMode} must be one of ${RUN_AS_ROOT_MODES.join(", ")}`);
+    }
+    this.#mode = args.runAsRootMode ?? (envMode as RunAsRootMode | undefined) ?? "vm";
     this.name = args.name;
     this.imageName = repositoryName("buildImage", args.name);
     this.tag = args.tag ?? null;
@@ -152,17 +193,90 @@ class BuildImageDefinition extends ImageDefinition {
     this.meta = args.meta ?? {};
   }
 
+  /** The store paths among `copyToRoot` (the roots of `includeNixDB`'s database). */
+  #storePathRoots(): string[] {
+    return this.#sources.flatMap((s) => s.kind === "host" && s.path.startsWith("/nix/store/") ? [s.path.split("/").slice(0, 4).join("/")] : []);
+  }
+
+  /** The extraCommands to run, with the Nix database snippet first when `includeNixDB`. */
+  #extraScript(work: string): string {
+    const args = this.#args;
+    let extra = args.extraCommands ?? "";
+    if (args.includeNixDB) extra = nixDbScript(this.#storePathRoots(), work) + "\n" + extra;
+    return extra;
+  }
+
+  /** Nix's pure layer: `copyToRoot`, then `extraCommands` as this user, owned by `uid:gid`. */
+  async #pureLayerEntries(tree: FileTree, work: string): Promise<TarEntry[]> {
+    const args = this.#args;
+    if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
+    const extra = this.#extraScript(work);
+    if (extra) {
+      const root = join(work, "root");
+      mkdirSync(root);
+      materializeTree(tree, root);
+      await runShell(extra, { attribute: "extraCommands", cwd: root });
+      const rootMode = tree.root.mode;
+      tree = readTreeBack(root);
+      tree.root.mode = rootMode; // materializeTree made it writable for the script
+    }
+    return tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
+  }
+
+  /** Nix's root layer: `runAsRoot` (then `extraCommands`) as root over the base; owners as root left them. */
+  async #rootLayerEntries(context: BuildContext, upper: FileTree, base: BaseImage | null, work: string): Promise<TarEntry[]> {
+    const args = this.#args;
+    const spillDir = join(work, "base");
+    mkdirSync(spillDir);
+    context.progress.begin(`${this.imageName}: unpacking ${base?.layers.length ?? 0} base layer(s) for runAsRoot`);
+    const lower = base ? await flattenLayers(context.store, base.layers, { spillDir, dedupeKeepLast: true, onBytes: (n) => context.progress.add(n) }) : new FileTree();
+    context.progress.end();
+    // rsync --chown=0:0 into the overlay's upper folder.
+    for (const [, node] of upper.walk()) {
+      node.uid = 0;
+      node.gid = 0;
+    }
+    upper.root.mode = lower.root.mode;
+    if (args.includeNixDB) {
+      // The database is made on the host (the VM has no nix-store) and joins copyToRoot.
+      const dbRoot = join(work, "nix-db");
+      mkdirSync(dbRoot);
+      await runShell(nixDbScript(this.#storePathRoots(), work), { attribute: "includeNixDB", cwd: dbRoot });
+      overlayTree(upper, readTreeBack(dbRoot));
+    }
+    const runDir = join(work, "run");
+    mkdirSync(runDir);
+    const layer = await runAsRootLayer({
+      lower,
+      upper,
+      script: args.runAsRoot!,
+      extraCommands: args.extraCommands ?? "",
+      mode: this.#mode,
+      diskSizeMiB: args.diskSize ?? 1024,
+      memoryMiB: args.buildVMMemorySize ?? 512,
+      cacheDir: context.store.root,
+      workDir: runDir,
+      progress: context.progress,
+    });
+    return layer.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
+  }
+
   async resolve(context: BuildContext): Promise<BuiltImage> {
     const args = this.#args;
     const base = this.#from ? await loadBaseImage(context, this.#from) : null;
     const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
-    if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
-    const entries = tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
-    context.progress.begin(`${this.imageName}: layer 1/1`);
-    const layer = await writeLayer(context.store, entries, context.layerCompressor, {
-      onBytes: (n) => context.progress.add(n),
-    });
-    context.progress.end();
+    const work = mkdtempSync(join(tmpdir(), "dockwright-layer-"));
+    let layer;
+    try {
+      const entries = args.runAsRoot != null
+        ? await this.#rootLayerEntries(context, tree, base, work)
+        : await this.#pureLayerEntries(tree, work);
+      context.progress.begin(`${this.imageName}: layer 1/1`);
+      layer = await writeLayer(context.store, entries, context.layerCompressor, { onBytes: (n) => context.progress.add(n) });
+      context.progress.end();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
     const ownConfig = nixJsonOrder({
       architecture: args.architecture ?? hostArchitecture(),
@@ -210,4 +324,20 @@ class BuildImageDefinition extends ImageDefinition {
  */
 export function buildImage(args: BuildImageArgs): ImageDefinition {
   return new BuildImageDefinition(args, callerDirectory());
+}
+
+/**
+ * Nix `dockerTools.buildImageWithNixDb`: {@link buildImage} with
+ * `includeNixDB: true`, so `nix-store -q` works inside the image for the
+ * store paths of `copyToRoot`.
+ *
+ * @example
+ * ```ts
+ * import { buildImageWithNixDb, main } from "dockwright";
+ * export default buildImageWithNixDb({ name: "nix-tools", copyToRoot: ["/nix/store/...-hello-2.12"] });
+ * main(import.meta);
+ * ```
+ */
+export function buildImageWithNixDb(args: BuildImageArgs): ImageDefinition {
+  return new BuildImageDefinition({ ...args, includeNixDB: true }, callerDirectory());
 }

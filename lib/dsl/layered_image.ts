@@ -25,7 +25,8 @@ import { staticBusyboxPath } from "../run/busybox.ts";
 import { closureOf, type GraphNode, parseClosureGraph } from "../store/closure_graph.ts";
 import { autoLayer, layerBudget, runPipeline, validatePipeline } from "../store/layering/mod.ts";
 import { narSizeOfFile, narSizeOfFlatDir } from "../store/nar_size.ts";
-import { dumpNixDb, queryNixClosure } from "../store/nix_store.ts";
+import { queryNixClosure } from "../store/nix_store.ts";
+import { nixDbScript } from "../run/nix_db.ts";
 import { storeLayerEntries } from "../store/store_layer.ts";
 import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
 import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
@@ -314,7 +315,7 @@ class LayeredImageDefinition extends ImageDefinition {
       mkdirSync(root);
       materializeTree(tree, root);
       let extra = args.extraCommands ?? "";
-      if (args.includeNixDB) extra = this.#nixDbScript() + "\n" + extra;
+      if (args.includeNixDB) extra = nixDbScript(this.#contents.storePaths, work) + "\n" + extra;
       if (extra) await runShell(extra, { attribute: "extraCommands", cwd: root });
       let state;
       if (args.fakeRootCommands) {
@@ -372,28 +373,6 @@ class LayeredImageDefinition extends ImageDefinition {
       shell: ["proot", "-r", root, "-w", "/", ...binds, "/.dockwright/bin/sh", "/.dockwright/script.sh"],
       env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin", PROOT_NO_SECCOMP: "1" },
     });
-  }
-
-  #nixDbScript(): string {
-    requireHostTool("nix-store", "includeNixDB", "apt-get install nix-bin");
-    requireHostTool("sqlite3", "includeNixDB", "apt-get install sqlite3");
-    const roots = this.#contents.storePaths;
-    const registration = roots.length ? dumpNixDb(queryNixClosure(roots).map((n) => n.path)) : "";
-    const regFile = join(mkdtempSync(join(tmpdir(), "dockwright-nixdb-")), "registration");
-    writeFileSync(regFile, registration);
-    const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-    return [
-      `echo "Generating the nix database..." >&2`,
-      `NIX_REMOTE="local?root=$PWD" USER=nobody nix-store --load-db < ${q(regFile)}`,
-      // Registration times would make the image irreproducible (nixpkgs #289813).
-      `sqlite3 nix/var/nix/db/db.sqlite "UPDATE ValidPaths SET registrationTime = ${SOURCE_DATE_EPOCH}"`,
-      // nix-store points this link at the build folder; make it the image's own path.
-      `if [ -L nix/var/nix/gcroots/profiles ]; then ln -sfn /nix/var/nix/profiles nix/var/nix/gcroots/profiles; fi`,
-      // 8 MiB of zeros nix keeps for garbage collection under disk pressure; it recreates it when needed.
-      `rm -f nix/var/nix/db/reserved`,
-      `mkdir -p nix/var/nix/gcroots/docker/`,
-      ...roots.map((r) => `ln -s ${q(r)} nix/var/nix/gcroots/docker/${q(r.split("/").pop()!)}`),
-    ].join("\n");
   }
 
   async resolve(context: BuildContext): Promise<BuiltImage> {

@@ -17,6 +17,7 @@ import { join, posix } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { decompress } from "../codec/decompress.ts";
 import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
+import { TarError } from "../tar/errors.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { diffIdOf, type IngestedBlob, ingestBlob } from "./ingest_blob.ts";
@@ -305,7 +306,14 @@ export async function readImage(store: BlobStore, path: string, tag?: string): P
     }
     return await fromOci(store, path, ociLayoutBlobs(store, path), readFileSync(join(path, "index.json")), tag);
   }
-  const members = await readMembers(store, path);
+  let members;
+  try {
+    members = await readMembers(store, path);
+  } catch (error) {
+    // Keep the typed error, but say which file it is about.
+    if (error instanceof TarError && !error.message.startsWith(path)) error.message = `${path}: not a readable image archive: ${error.message}`;
+    throw error;
+  }
   if (members.small.has("manifest.json")) return await fromDockerArchive(store, path, members);
   if (members.small.has("index.json")) return await fromOci(store, path, ociMemberBlobs(store, path, members), members.small.get("index.json")!, tag);
   throw new ImageFormatError(path, "is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI)");

@@ -1,0 +1,124 @@
+/**
+ * `exportImage`: an image flattened into one root-file-system tar, as Nix's
+ * `dockerTools.exportImage` makes it for `docker image import`.
+ *
+ * Nix boots a VM to unpack the layers onto an overlay mount and tars it;
+ * dockwright applies the layers in-process from their tars (whiteouts and
+ * opaque folders honoured, ownership, modes, devices and xattrs kept), so no
+ * VM, no root and no extraction to disk are needed. The output matches Nix's:
+ * `./`, `./bin`, ... sorted by name, mtime 1980-01-01, owners kept, hard links
+ * stored as files, uncompressed unless a compressor is asked for.
+ *
+ * @module
+ */
+
+import { mkdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import type { Compressor } from "../codec/compress.ts";
+import { flattenLayers } from "../image/flatten.ts";
+import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
+import { writeTarFile } from "../sink/archive_file.ts";
+import { discardTemp, tempPathFor } from "../util/temp_files.ts";
+import { Artifact, type ArtifactResult } from "./artifact.ts";
+import { callerDirectory } from "./caller.ts";
+import { AttributeError } from "./errors.ts";
+import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
+import type { BuildContext } from "./image_definition.ts";
+import { type Check, isInt, isNonEmptyString, isString, nullable, validateAttrs } from "./validate.ts";
+
+/**
+ * Attributes of {@link exportImage}, with Nix's names.
+ *
+ * @example
+ * ```ts
+ * const args: ExportImageArgs = { fromImage: "./debian.tar.gz", name: "debian-rootfs.tar" };
+ * ```
+ */
+export interface ExportImageArgs {
+  /** The image to flatten: an image archive or OCI layout path, or an image value. Required. */
+  fromImage: FromImage;
+  /** Accepted for compatibility: as in Nix, the first image of an archive is exported whatever it says. */
+  fromImageName?: string | null;
+  /** See `fromImageName`. */
+  fromImageTag?: string | null;
+  /** Nix's VM disk size in MiB. Accepted for compatibility; no VM is used. Default 1024. */
+  diskSize?: number;
+  /** Output file name (Nix's derivation name). Default: `<image base name>-export.tar`. */
+  name?: string;
+}
+
+const CHECKS: Record<string, Check> = {
+  fromImage: () => {},
+  fromImageName: nullable(isString),
+  fromImageTag: nullable(isString),
+  diskSize: isInt(1),
+  name: isNonEmptyString,
+};
+
+/** `name:tag` split at the tag's colon (a registry port is not a tag). */
+function splitRepoTag(ref: string | undefined): { name: string; tag: string } {
+  if (!ref) return { name: "", tag: "" };
+  const colon = ref.lastIndexOf(":");
+  return colon > ref.lastIndexOf("/") ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { name: ref, tag: "" };
+}
+
+class ExportImage extends Artifact {
+  readonly builder = "exportImage";
+  readonly name: string;
+  readonly #from: ResolvedFrom;
+
+  constructor(args: ExportImageArgs, baseDir: string) {
+    super();
+    validateAttrs("exportImage", args, CHECKS, ["fromImage"]);
+    const from = resolveFromImage("exportImage", args.fromImage, baseDir);
+    if (!from) throw new AttributeError("exportImage", "fromImage", "is required");
+    this.#from = from;
+    const base = from.kind === "image"
+      ? from.image.baseName
+      : basename(from.path).replace(/(\.oci)?(\.tar(\.gz|\.zst)?|\.tgz)$/, "");
+    this.name = args.name ?? `${base}-export.tar`;
+  }
+
+  async write(context: BuildContext, path: string | undefined, compressor: Compressor | undefined): Promise<ArtifactResult> {
+    const base = await loadBaseImage(context, this.#from);
+    const target = path ?? resolve(this.name);
+    const spill = tempPathFor(join(tmpdir(), "dockwright-export"));
+    try {
+      mkdirSync(spill, { mode: 0o700 });
+      context.progress.begin(`${this.name}: reading ${base.layers.length} layer(s)`);
+      const tree = await flattenLayers(context.store, base.layers, { spillDir: spill, onBytes: (n) => context.progress.add(n) });
+      context.progress.end();
+      const entries = tree.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
+      context.progress.begin(`${this.name}: writing`);
+      await writeTarFile(target, entries, compressor ?? "none", (n) => context.progress.add(n));
+      context.progress.end();
+    } finally {
+      discardTemp(spill);
+    }
+    return {
+      name: this.name,
+      format: "rootfs-tar",
+      path: target,
+      compressor: compressor ?? "none",
+      size: statSync(target).size,
+      images: [{ ...splitRepoTag(base.repoTags[0]), configDigest: base.configDigest }],
+    };
+  }
+}
+
+/**
+ * Nix `dockerTools.exportImage`: the image's layers applied into one
+ * uncompressed root-file-system tar (for `docker image import`, `podman import`,
+ * or a chroot). A lazy value; building it writes the tar.
+ *
+ * @example
+ * ```ts
+ * import { exportImage, main } from "dockwright";
+ * export default exportImage({ fromImage: "./debian.tar.gz", name: "debian-rootfs.tar" });
+ * main(import.meta);
+ * ```
+ */
+export function exportImage(args: ExportImageArgs): Artifact {
+  return new ExportImage(args, callerDirectory());
+}

@@ -1,0 +1,21 @@
+/**
+ * Errors of the runAsRoot VM set-up: what is missing and what to do about it.
+ *
+ * @module
+ */
+
+/**
+ * A host requirement of the VM (qemu, a kernel, its modules, busybox,
+ * mkfs.ext4) is missing or unusable. The message says what to install or set.
+ *
+ * @example
+ * ```ts
+ * throw new VmSetupError("qemu-system-x86_64 was not found", "apt-get install --no-install-recommends qemu-system-x86");
+ * ```
+ */
+export class VmSetupError extends Error {
+  constructor(problem: string, remedy: string) {
+    super(`runAsRoot: ${problem}; ${remedy} (or use runAsRootMode: "userns" to run without a VM)`);
+    this.name = "VmSetupError";
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * buildImage's root path: `runAsRoot` in a QEMU VM (TCG here) and in the
+ * VM-less `userns` mode, `extraCommands`, `includeNixDB`, and the errors a
+ * user meets. Every image is loaded into podman and run with runc.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { build, buildImage, buildImageWithNixDb } from "../mod.ts";
+import { findKernel } from "../lib/run/vm/kernel.ts";
+import { createPodman, inCI, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+
+const VM_TOOLS = ["qemu-system-x86_64", "mkfs.ext4", "debugfs", "busybox", "xz"];
+
+/** True when a kernel for the VM is installed (see .ci/run); fails in CI when not. */
+function requireVmKernel(t: { skip(m?: string): void }, cacheDir: string): boolean {
+  try {
+    findKernel(cacheDir);
+    return true;
+  } catch (error) {
+    if (inCI()) throw new Error(`no kernel for the runAsRoot VM in CI (.ci/run unpacks one): ${(error as Error).message}`);
+    t.skip(`no VM kernel: ${(error as Error).message}`);
+    return false;
+  }
+}
+
+/** A busybox root file system: /bin with the applets, /etc with root only, and /etc/motd. */
+function busyboxRoot(dir: string): string {
+  const root = join(dir, "busybox-root");
+  for (const d of ["bin", "etc", "tmp", "root"]) mkdirSync(join(root, d), { recursive: true });
+  const bb = staticBusybox()!;
+  writeFileSync(join(root, "bin", "busybox"), readFileSync(bb), { mode: 0o755 });
+  for (const applet of ["sh", "ls", "cat", "stat", "echo", "mkdir", "chown", "chmod", "mknod", "cp", "rm", "test", "id", "printf"]) {
+    symlinkSync("busybox", join(root, "bin", applet));
+  }
+  writeFileSync(join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  writeFileSync(join(root, "etc", "group"), "root:x:0:\n");
+  writeFileSync(join(root, "etc", "motd"), "welcome\n");
+  return root;
+}
+
+/** The acceptance script: a user, a folder chowned to it, a device node, a setuid file, a deleted base file. */
+const SCRIPT = `
+echo "alice:x:1000:1000::/home/alice:/bin/sh" >> /etc/passwd
+echo "alice:x:1000:" >> /etc/group
+mkdir -p /home/alice && chown alice:alice /home/alice
+mknod /null-device c 1 3
+cp /bin/busybox /usr-bin-su && chmod 4755 /usr-bin-su
+rm /etc/motd
+echo "It's quoted \\"twice\\"" > /run-as-root-file
+`;
+const CHECK = [
+  "stat -c '%u:%g %n' /home/alice",
+  "stat -c '%F %t,%T %n' /null-device",
+  "stat -c '%a %n' /usr-bin-su",
+  "test ! -e /etc/motd && echo motd-gone",
+  "cat /run-as-root-file /extra-file",
+].join("; ");
+
+describe("buildImage runAsRoot", () => {
+  let dir: string;
+  let cacheDir: string;
+  let podman: Podman | undefined;
+  let base: ReturnType<typeof buildImage>;
+
+  before(() => {
+    dir = tempDir("dw-root-");
+    cacheDir = join(dir, "cache");
+    if (staticBusybox()) base = buildImage({ name: "busybox-base", tag: "1", copyToRoot: busyboxRoot(dir), compressor: "none" });
+  });
+  after(async () => {
+    await podman?.close();
+    rmrf(dir);
+  });
+  async function getPodman(): Promise<Podman> {
+    podman ??= await createPodman();
+    return podman;
+  }
+
+  async function runsInPodman(out: string, ref: string, cmd: string): Promise<string> {
+    const p = await getPodman();
+    await p.load(out);
+    return await p.run(ref, ["/bin/sh", "-c", cmd]);
+  }
+
+  for (const mode of ["vm", "userns"] as const) {
+    it(`${mode}: the script's user, chown, device node, setuid bit and deletion show up in the container`, async (t) => {
+      if (!requireTools(t, ["podman", "runc", ...(mode === "vm" ? VM_TOOLS : ["unshare", "busybox"])])) return;
+      if (mode === "vm" && !requireVmKernel(t, cacheDir)) return;
+      const image = buildImage({
+        name: `root-${mode}`,
+        tag: "1",
+        fromImage: base,
+        runAsRoot: SCRIPT,
+        extraCommands: "echo extra > extra-file",
+        runAsRootMode: mode,
+        compressor: "none",
+      });
+      const out = join(dir, `root-${mode}.tar`);
+      const started = performance.now();
+      const result = await build(image, { out, cacheDir, progress: false });
+      process.stderr.write(`runAsRoot (${mode}) build: ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+      assert.equal(result.layers.length, 2);
+      const output = await runsInPodman(out, `localhost/root-${mode}:1`, CHECK);
+      assert.match(output, /^1000:1000 \/home\/alice$/m);
+      assert.match(output, /^character special file 1,3 \/null-device$/m);
+      assert.match(output, /^4755 \/usr-bin-su$/m);
+      assert.match(output, /^motd-gone$/m);
+      assert.match(output, /^It's quoted "twice"$/m);
+      assert.match(output, /^extra$/m);
+      // The layer holds the changes only: a whiteout for the deleted file, not the base's busybox.
+      const manifest = JSON.parse((await runOk("tar", ["-xOf", out, "manifest.json"])).stdout);
+      const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -t', "sh", out, manifest[0].Layers[1]])).stdout.split("\n");
+      assert.ok(members.includes("./etc/.wh.motd"), members.join(" "));
+      assert.ok(!members.includes("./bin/busybox"), "unchanged base files stay out of the layer");
+    });
+  }
+
+  it("vm and userns give the same layer for the same script", async (t) => {
+    if (!requireTools(t, ["unshare", "busybox", ...VM_TOOLS])) return;
+    if (!requireVmKernel(t, cacheDir)) return;
+    if (process.getuid?.() !== 0) return t.skip("userns gives the VM's result only as root");
+    const layerOf = async (mode: "vm" | "userns") =>
+      (await build(buildImage({ name: "same", tag: mode, fromImage: base, runAsRoot: SCRIPT, runAsRootMode: mode }), {
+        out: join(dir, `same-${mode}.tar`),
+        cacheDir,
+        progress: false,
+      })).layers[1].diffId;
+    assert.equal(await layerOf("vm"), await layerOf("userns"));
+  });
+
+  it("unpacks the base layers in order before runAsRoot (/layer-order reads abc)", async (t) => {
+    if (!requireTools(t, ["podman", "runc", "unshare", "busybox"])) return;
+    // The userns mode runs the same chroot runner as the VM, in a fraction of the time.
+    let image = base;
+    for (const letter of ["a", "b", "c"]) {
+      image = buildImage({ name: "order", tag: letter, fromImage: image, runAsRoot: `printf ${letter} >> /layer-order`, runAsRootMode: "userns" });
+    }
+    const out = join(dir, "order.tar");
+    await build(image, { out, cacheDir, compressor: "none", progress: false });
+    assert.equal(await runsInPodman(out, "localhost/order:c", "cat /layer-order"), "abc");
+  });
+
+  it("fails with the script's exit code and writes nothing", async (t) => {
+    if (!requireTools(t, [...VM_TOOLS])) return;
+    if (!requireVmKernel(t, cacheDir)) return;
+    const out = join(dir, "exit3.tar");
+    await assert.rejects(
+      build(buildImage({ name: "exit3", fromImage: base, runAsRoot: "echo failing on purpose; exit 3" }), { out, cacheDir, progress: false }),
+      (e: Error) => e.name === "ScriptError" && /runAsRoot failed \(exit code 3\)/.test(e.message),
+    );
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith("exit3")), []);
+  });
+
+  it("names what to install when qemu or the kernel is missing", async () => {
+    const out = join(dir, "novm.tar");
+    const saved = { ...process.env };
+    try {
+      process.env.DOCKWRIGHT_QEMU = join(dir, "no-such-qemu");
+      await assert.rejects(
+        build(buildImage({ name: "novm", runAsRoot: "true" }), { out, cacheDir, progress: false }),
+        /runAsRoot: DOCKWRIGHT_QEMU=.*is not an executable; point it at qemu-system-x86_64.*runAsRootMode: "userns"/,
+      );
+      delete process.env.DOCKWRIGHT_QEMU;
+      process.env.DOCKWRIGHT_VM_KERNEL = join(dir, "no-such-kernel");
+      await assert.rejects(
+        build(buildImage({ name: "novm", runAsRoot: "true" }), { out, cacheDir, progress: false }),
+        /runAsRoot: DOCKWRIGHT_VM_KERNEL=.* does not exist; .*apt-get download/,
+      );
+    } finally {
+      for (const k of ["DOCKWRIGHT_QEMU", "DOCKWRIGHT_VM_KERNEL"]) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+    assert.equal(existsSync(out), false);
+  });
+
+  it("rejects bad attributes before building", () => {
+    assert.throws(() => buildImage({ name: "x", compressor: "xz" as never }), /buildImage: attribute "compressor"/);
+    assert.throws(() => buildImage({ name: "x", runAsRoot: 3 as never }), /buildImage: attribute "runAsRoot"/);
+    assert.throws(() => buildImage({ name: "x", diskSize: "big" as never }), /buildImage: attribute "diskSize"/);
+    assert.throws(() => buildImage({ name: "x", runAsRootMode: "docker" as never }), /buildImage: attribute "runAsRootMode"/);
+    assert.throws(() => buildImage({ name: "x", fromImage: 42 as never }), /buildImage: attribute "fromImage"/);
+  });
+
+  it("a fromImage that is not an image is a clear error and writes nothing", async () => {
+    const notImage = join(dir, "not-an-image.tar");
+    writeFileSync(notImage, "this is not a tar archive".repeat(40));
+    const out = join(dir, "on-garbage.tar");
+    await assert.rejects(
+      build(buildImage({ name: "on-garbage", fromImage: notImage, runAsRoot: "true", runAsRootMode: "userns" }), { out, cacheDir, progress: false }),
+      /not-an-image\.tar/,
+    );
+    assert.equal(existsSync(out), false);
+  });
+
+  it("extraCommands without runAsRoot runs as this user with cwd = the future /", async (t) => {
+    if (!requireTools(t, ["podman", "runc"])) return;
+    const out = join(dir, "extra.tar");
+    await build(buildImage({ name: "extra", tag: "1", fromImage: base, extraCommands: "mkdir -p data && echo made > data/file" }), {
+      out,
+      cacheDir,
+      compressor: "none",
+      progress: false,
+    });
+    assert.equal(await runsInPodman(out, "localhost/extra:1", "cat /data/file"), "made\n");
+  });
+
+  it("buildImageWithNixDb registers the store paths of copyToRoot", async (t) => {
+    if (!requireTools(t, ["nix-store", "sqlite3", "podman", "runc"])) return;
+    const storeItem = join(dir, "nixdb-item");
+    mkdirSync(storeItem);
+    writeFileSync(join(storeItem, "hello.txt"), "hello\n");
+    const added = (await runOk("nix-store", ["--add", storeItem])).stdout.trim();
+    const out = join(dir, "nixdb.tar");
+    await build(buildImageWithNixDb({ name: "nixdb", tag: "1", fromImage: base, copyToRoot: [added] }), { out, cacheDir, compressor: "none", progress: false });
+    const db = await runsInPodman(out, "localhost/nixdb:1", "ls /nix/var/nix/db; ls /nix/var/nix/gcroots/docker");
+    assert.match(db, /db\.sqlite/);
+    assert.match(db, new RegExp(added.split("/").pop()!));
+  });
+});
