@@ -21,6 +21,7 @@ import {
   runOk,
   skopeoCopy,
   skopeoInspect,
+  staticBusybox,
   tempDir,
   umociUnpack,
 } from "./helpers/tools.ts";
@@ -247,6 +248,28 @@ describe("buildImage", () => {
     const t1 = (await build(fixed, { out: join(dir, "t1.oci"), format: "oci", cacheDir, progress: false })).tag;
     const t2 = (await build(fixed, { out: join(dir, "t2.oci"), format: "oci", cacheDir, progress: false })).tag;
     assert.equal(t1, t2);
+  });
+
+  it("adds the store paths the layer refers to under /nix/store, as Nix's closure step does", async (t) => {
+    if (!requireTools(t, ["nix-store", "podman", "runc", "busybox"])) return;
+    const depDir = join(dir, "closure-dep");
+    mkdirSync(depDir);
+    writeFileSync(join(depDir, "msg"), "from the store\n");
+    const dep = (await runOk("nix-store", ["--add", depDir])).stdout.trim();
+    const topDir = join(dir, "closure-top");
+    mkdirSync(join(topDir, "bin"), { recursive: true });
+    writeFileSync(join(topDir, "bin", "busybox"), readFileSync(staticBusybox()!), { mode: 0o755 });
+    writeFileSync(join(topDir, "bin", "show"), `#!/bin/busybox sh\n/bin/busybox cat ${dep}/msg\n`, { mode: 0o755 });
+    const top = (await runOk("nix-store", ["--add", topDir])).stdout.trim();
+    const out = join(dir, "closure.tar");
+    await build(buildImage({ name: "closure", tag: "1", copyToRoot: top, config: { Cmd: ["/bin/show"] } }), { out, cacheDir, compressor: "none", progress: false });
+    const manifest = JSON.parse(await tarMember(out, "manifest.json"));
+    const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -tv', "sh", out, manifest[0].Layers[0]])).stdout;
+    assert.match(members, /^dr-xr-xr-x 0\/0 .* \.\/nix\/store\/$/m, "nix/store is added with mode 0555");
+    assert.ok(members.includes(`nix/store/${dep.slice(11)}/msg`), members);
+    const pm = await getPodman();
+    await pm.load(out);
+    assert.equal(await pm.run("localhost/closure:1"), "from the store\n");
   });
 
   it("runs the hello example end to end from its own file", async (t) => {

@@ -115,6 +115,16 @@ describe("buildImage runAsRoot", () => {
       const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -t', "sh", out, manifest[0].Layers[1]])).stdout.split("\n");
       assert.ok(members.includes("./etc/.wh.motd"), members.join(" "));
       assert.ok(!members.includes("./bin/busybox"), "unchanged base files stay out of the layer");
+      // A rebuild takes the layer from the cache: no VM (or namespace) is started again.
+      const saved = process.env.DOCKWRIGHT_QEMU;
+      process.env.DOCKWRIGHT_QEMU = join(dir, "no-qemu-needed");
+      try {
+        const again = await build(image, { out: join(dir, `root-${mode}-again.tar`), cacheDir, progress: false });
+        assert.equal(again.manifestDigest, result.manifestDigest);
+      } finally {
+        if (saved === undefined) delete process.env.DOCKWRIGHT_QEMU;
+        else process.env.DOCKWRIGHT_QEMU = saved;
+      }
     });
   }
 

@@ -45,6 +45,9 @@ import { overlayTree, RUN_AS_ROOT_MODES, type RunAsRootMode, runAsRootLayer } fr
 import { runShell } from "../run/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
+import { fingerprintEntries } from "../cache/fingerprint.ts";
+import type { Layer } from "../image/layer.ts";
+import { closureEntries, layerMemberNames, referencedStorePaths } from "../store/layer_closure.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {
@@ -207,7 +210,7 @@ class BuildImageDefinition extends ImageDefinition {
   }
 
   /** Nix's pure layer: `copyToRoot`, then `extraCommands` as this user, owned by `uid:gid`. */
-  async #pureLayerEntries(tree: FileTree, work: string): Promise<TarEntry[]> {
+  async #pureLayerEntries(context: BuildContext, tree: FileTree, base: BaseImage | null, work: string): Promise<TarEntry[]> {
     const args = this.#args;
     if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
     const extra = this.#extraScript(work);
@@ -220,7 +223,17 @@ class BuildImageDefinition extends ImageDefinition {
       tree = readTreeBack(root);
       tree.root.mode = rootMode; // materializeTree made it writable for the script
     }
-    return tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
+    const entries = tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
+    return [...entries, ...await this.#closureEntries(context, tree, base)];
+  }
+
+  /** Nix's assembly step: the layer's store-path closure, minus what the base has, appended to the layer. */
+  async #closureEntries(context: BuildContext, tree: FileTree, base: BaseImage | null): Promise<TarEntry[]> {
+    const references = referencedStorePaths(tree, context.store);
+    if (references.length === 0) return [];
+    const existing = base ? await layerMemberNames(context.store, base.layers) : new Set<string>();
+    for (const [path] of tree.walk()) if (path !== "") existing.add(path);
+    return closureEntries(references, existing, SOURCE_DATE_EPOCH);
   }
 
   /** Nix's root layer: `runAsRoot` (then `extraCommands`) as root over the base; owners as root left them. */
@@ -258,7 +271,20 @@ class BuildImageDefinition extends ImageDefinition {
       workDir: runDir,
       progress: context.progress,
     });
-    return layer.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
+    return [...layer.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH }), ...await this.#closureEntries(context, layer, base)];
+  }
+
+  /** The cache key of a runAsRoot layer, or null when a source cannot be identified without reading it. */
+  #rootLayerKey(context: BuildContext, upper: FileTree, base: BaseImage | null): string | null {
+    const args = this.#args;
+    return fingerprintEntries(upper.toEntries({ root: "." }), {
+      runAsRoot: args.runAsRoot,
+      extraCommands: args.extraCommands ?? "",
+      includeNixDB: args.includeNixDB ?? false,
+      mode: this.#mode,
+      base: base?.layers.map((l) => l.diffId) ?? [],
+      compressor: context.layerCompressor,
+    });
   }
 
   async resolve(context: BuildContext): Promise<BuiltImage> {
@@ -268,12 +294,20 @@ class BuildImageDefinition extends ImageDefinition {
     const work = mkdtempSync(join(tmpdir(), "dockwright-layer-"));
     let layer;
     try {
-      const entries = args.runAsRoot != null
-        ? await this.#rootLayerEntries(context, tree, base, work)
-        : await this.#pureLayerEntries(tree, work);
-      context.progress.begin(`${this.imageName}: layer 1/1`);
-      layer = await writeLayer(context.store, entries, context.layerCompressor, { onBytes: (n) => context.progress.add(n) });
-      context.progress.end();
+      // A VM run costs seconds: its layer is kept, keyed by everything that goes into it (as Nix's derivation is).
+      const rootKey = args.runAsRoot != null ? this.#rootLayerKey(context, tree, base) : null;
+      const cached = rootKey ? context.store.getRecord<Layer>("run-as-root", rootKey) : undefined;
+      if (cached && context.store.has(cached.digest)) {
+        layer = cached;
+      } else {
+        const entries = args.runAsRoot != null
+          ? await this.#rootLayerEntries(context, tree, base, work)
+          : await this.#pureLayerEntries(context, tree, base, work);
+        context.progress.begin(`${this.imageName}: layer 1/1`);
+        layer = await writeLayer(context.store, entries, context.layerCompressor, { onBytes: (n) => context.progress.add(n) });
+        context.progress.end();
+        if (rootKey) context.store.putRecord("run-as-root", rootKey, layer);
+      }
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
