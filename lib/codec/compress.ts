@@ -23,13 +23,6 @@ export type Compressor = typeof COMPRESSORS[number];
 export const COMPRESSOR_EXTENSION: Record<Compressor, string> = { none: "", gz: ".gz", zstd: ".zst" };
 
 /**
- * Input the compressor may hold before `write()` asks the caller to wait: a few
- * 1 MiB pieces, so the caller hashes the next piece while the thread pool
- * compresses this one (with the default 16 KiB the two took turns).
- */
-const INPUT_WINDOW = 4 << 20;
-
-/**
  * A streaming compressor for `kind`, or null for `none`.
  *
  * @example
@@ -42,7 +35,7 @@ export function createCompressor(kind: Compressor): Transform | null {
     case "none":
       return null;
     case "gz":
-      return zlib.createGzip({ level: 6, chunkSize: 256 * 1024, writableHighWaterMark: INPUT_WINDOW });
+      return zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
     case "zstd": {
       const z = zlib as unknown as {
         createZstdCompress(o: unknown): Transform;
@@ -50,7 +43,6 @@ export function createCompressor(kind: Compressor): Transform | null {
       };
       return z.createZstdCompress({
         chunkSize: 256 * 1024,
-        writableHighWaterMark: INPUT_WINDOW,
         params: { [z.constants.ZSTD_c_compressionLevel]: 3 },
       });
     }

@@ -8,7 +8,7 @@
  */
 
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { arch } from "node:os";
 import process from "node:process";
 import { VmSetupError } from "./errors.ts";
@@ -70,6 +70,22 @@ export function findQemu(): string {
 }
 
 /**
+ * Kernel arguments that skip TSC calibration. Under TCG the guest calibrates
+ * its TSC against the emulated PIT; when the host is busy that fails ("Unable
+ * to calibrate against PIT"), the TSC is marked unstable and the boot hangs
+ * (seen in about one boot in five here). TCG's TSC runs at the host's rate,
+ * so the host's frequency is the right answer.
+ */
+function tscArgs(): string {
+  try {
+    const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return mhz ? `tsc_early_khz=${Math.round(Number(mhz[1]) * 1000)} tsc=reliable` : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
  * The qemu command line for `boot`.
  *
  * @example
@@ -83,7 +99,8 @@ export function qemuArgs(b: QemuBoot): string[] {
     "-M", b.machine, "-accel", b.accel, "-cpu", "max", "-smp", "1", "-m", String(b.memoryMiB),
     "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
     "-kernel", b.kernel, "-initrd", b.initrd,
-    "-append", `console=ttyS0 quiet loglevel=1 panic=-1 ${b.append ?? ""}`.trim(),
+    // DOCKWRIGHT_DEBUG shows the kernel's boot messages too.
+    "-append", `console=ttyS0 ${process.env.DOCKWRIGHT_DEBUG ? "ignore_loglevel" : "quiet loglevel=1"} panic=-1 ${b.accel === "tcg" ? tscArgs() : ""} ${b.append ?? ""}`.replace(/ +/g, " ").trim(),
   ];
   b.disks.forEach((disk, i) => {
     args.push("-drive", `id=d${i},file=${disk},format=raw,if=none,cache=unsafe`, "-device", `${device},drive=d${i}`);
