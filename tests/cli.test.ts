@@ -109,7 +109,8 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
       { source: `buildImage({ name: "x", uid: -1 })`, code: 2, message: /attribute "uid" must be an integer/ },
       { source: `buildImage({ name: "Not Valid!" })`, code: 2, message: /is not a valid image name/ },
       { source: `buildImage({ name: "x", created: "yesterday" })`, code: 2, message: /attribute "created" must be "now" or a date-time/ },
-      { source: `buildImage({ name: "x", runAsRoot: "id" })`, code: 2, message: /attribute "runAsRoot" is not supported by this version/ },
+      { source: `buildImage({ name: "x", runAsRootMode: "docker" })`, code: 2, message: /attribute "runAsRootMode" must be one of "vm", "userns"/ },
+      { source: `buildImage({ name: "x", runAsRoot: "exit 3", runAsRootMode: "userns" })`, code: 1, message: /runAsRoot failed \(exit code 3\)/ },
       { source: `buildImage({ name: "x", copyToRoot: "./does-not-exist" })`, code: 1, message: /does-not-exist: cannot read this source \(ENOENT\)/ },
     ];
     for (const [i, c] of cases.entries()) {

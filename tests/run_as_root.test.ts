@@ -5,10 +5,11 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { build, buildImage, buildImageWithNixDb } from "../mod.ts";
+import { build, buildImage, buildImageWithNixDb, writeTextDir } from "../mod.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
 import { createPodman, inCI, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
 
@@ -151,6 +152,54 @@ describe("buildImage runAsRoot", () => {
     const out = join(dir, "order.tar");
     await build(image, { out, cacheDir, compressor: "none", progress: false });
     assert.equal(await runsInPodman(out, "localhost/order:c", "cat /layer-order"), "abc");
+  });
+
+  it("chained buildImage layers overwrite a file in order", async (t) => {
+    if (!requireTools(t, ["podman", "runc"])) return;
+    let image = base;
+    for (const n of [1, 2, 3]) {
+      image = buildImage({ name: "chain", tag: String(n), fromImage: image, copyToRoot: writeTextDir("/tmp/layer", `layer${n}\n`), compressor: "none" });
+    }
+    const out = join(dir, "chain.tar");
+    const result = await build(image, { out, cacheDir, progress: false });
+    assert.equal(result.layers.length, 4);
+    assert.equal(await runsInPodman(out, "localhost/chain:3", "cat /tmp/layer"), "layer3\n");
+  });
+
+  it("a base whose manifest lists a layer twice works, with and without runAsRoot", async (t) => {
+    if (!requireTools(t, ["podman", "runc", "unshare", "busybox"])) return;
+    // Two layers, then the archive rewritten to list them as [first, second, first] (nixpkgs #214434).
+    const two = buildImage({ name: "twice", tag: "1", fromImage: base, copyToRoot: writeTextDir("/second", "2\n"), compressor: "none" });
+    const plain = join(dir, "twice.tar");
+    await build(two, { out: plain, cacheDir, progress: false });
+    const unpacked = join(dir, "twice");
+    mkdirSync(unpacked);
+    await runOk("tar", ["-xf", plain, "-C", unpacked]);
+    const manifest = JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"));
+    const config = JSON.parse(readFileSync(join(unpacked, manifest[0].Config), "utf8"));
+    manifest[0].Layers.push(manifest[0].Layers[0]);
+    config.rootfs.diff_ids.push(config.rootfs.diff_ids[0]);
+    config.history.push(config.history[0]);
+    const configBytes = new TextEncoder().encode(JSON.stringify(config));
+    const configName = `${createHash("sha256").update(configBytes).digest("hex")}.json`;
+    writeFileSync(join(unpacked, configName), configBytes);
+    manifest[0].Config = configName;
+    writeFileSync(join(unpacked, "manifest.json"), JSON.stringify(manifest));
+    const repeated = join(dir, "twice-repeated.tar");
+    await runOk("tar", ["-cf", repeated, "-C", unpacked, "."]);
+    for (const mode of ["pure", "userns"] as const) {
+      const image = buildImage({
+        name: "on-repeated",
+        tag: mode,
+        fromImage: repeated,
+        compressor: "none",
+        ...(mode === "userns" ? { runAsRoot: "test -e /second && echo seen > /seen", runAsRootMode: "userns" as const } : { copyToRoot: writeTextDir("/seen", "seen\n") }),
+      });
+      const out = join(dir, `on-repeated-${mode}.tar`);
+      const result = await build(image, { out, cacheDir, progress: false });
+      assert.equal(result.layers.length, 4);
+      assert.equal(await runsInPodman(out, `localhost/on-repeated:${mode}`, "cat /seen /second"), "seen\n2\n");
+    }
   });
 
   it("fails with the script's exit code and writes nothing", async (t) => {

@@ -31,7 +31,8 @@ Options:
   -f, --format FORMAT     docker-archive (default), oci, oci-archive
   -c, --compressor C      none, gz, zstd: overrides the image's compressor; compresses
                           the whole docker-archive, or each layer of OCI outputs
-      --image NAME        build only the export NAME (default: every exported image)
+      --image NAME        build only the export NAME (default: every exported image,
+                          exportImage and mergeImages value)
       --stream            write the uncompressed docker-archive to stdout (| podman load)
   -t, --repo_tag N:T      name and tag written into the output (overrides name and tag)
       --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
@@ -183,7 +184,8 @@ type ImageOnly = NamedImage & { image: ImageDefinition };
 function onlyImages(selected: NamedImage[], flag: string): ImageOnly[] {
   const artifact = selected.find((i) => isArtifact(i.image));
   if (artifact) {
-    throw new UsageError(`${flag} needs an image, but ${artifact.exportName} is a ${(artifact.image as Artifact).builder} value`, "choose an image with --image NAME");
+    const builder = (artifact.image as Artifact).builder;
+    throw new UsageError(`${flag} needs an image, but ${artifact.exportName} is ${builder === "exportImage" ? "an" : "a"} ${builder} value`, "choose an image with --image NAME");
   }
   return selected as ImageOnly[];
 }
