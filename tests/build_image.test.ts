@@ -272,6 +272,25 @@ describe("buildImage", () => {
     assert.equal(await pm.run("localhost/closure:1"), "from the store\n");
   });
 
+  it("a zstd layer bigger than the worker threshold decompresses to its diff_id (buffers are reused safely)", async (t) => {
+    if (!requireTools(t, ["zstd"])) return;
+    const src = join(dir, "big-zstd");
+    mkdirSync(src);
+    const bytes = new Uint8Array(20 << 20);
+    let x = 1;
+    for (let i = 0; i < bytes.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      bytes[i] = i % 3 === 0 ? 65 : x >>> 24;
+    }
+    writeFileSync(join(src, "a"), bytes);
+    writeFileSync(join(src, "b"), bytes.reverse());
+    const out = join(dir, "big-zstd.oci");
+    const r = await build(buildImage({ name: "big-zstd", copyToRoot: src }), { out, format: "oci", compressor: "zstd", cacheDir, progress: false });
+    const blob = join(out, "blobs", "sha256", r.layers[0].digest.slice(7));
+    const { stdout } = await runOk("sh", ["-c", 'zstd -dc "$1" | sha256sum', "sh", blob]);
+    assert.equal(`sha256:${stdout.split(" ")[0]}`, r.layers[0].diffId);
+  });
+
   it("runs the hello example end to end from its own file", async (t) => {
     if (!requireTools(t, ["podman", "runc"])) return;
     assert.ok(existsSync(HELLO));

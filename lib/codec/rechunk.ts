@@ -21,6 +21,8 @@
 export class Rechunker {
   #buf: Uint8Array;
   #used = 0;
+  /** Pieces handed back by {@link recycle}, reused instead of allocating (flat memory). */
+  readonly #free: Uint8Array[] = [];
   /**
    * @param size piece size
    * @param copy always copy into pieces of our own (never hand out views of
@@ -46,11 +48,21 @@ export class Rechunker {
       offset += n;
       if (this.#used === this.size) {
         out.push(this.#buf);
-        this.#buf = new Uint8Array(this.size);
+        this.#buf = this.#free.pop() ?? new Uint8Array(this.size);
         this.#used = 0;
       }
     }
     return out;
+  }
+
+  /**
+   * Hands back a full piece this rechunker made, once its consumer is done
+   * with it (e.g. in the compressor's write callback), for reuse.
+   */
+  recycle(piece: Uint8Array): void {
+    if (piece.byteOffset === 0 && piece.byteLength === this.size && piece.buffer.byteLength === this.size && this.#free.length < 4) {
+      this.#free.push(piece);
+    }
   }
 
   /** The remaining partial piece, if any. */

@@ -69,7 +69,8 @@ export class BlobWriter {
       return;
     }
     for (const piece of this.#rechunk.push(chunk)) {
-      if (!this.#compress.write(piece)) await once(this.#compress, "drain");
+      // The write callback runs once the compressor has consumed the piece: then it can be reused.
+      if (!this.#compress.write(piece, () => this.#rechunk.recycle(piece))) await once(this.#compress, "drain");
     }
   }
 
