@@ -51,13 +51,14 @@ mknod /null-device c 1 3
 cp /bin/busybox /usr-bin-su && chmod 4755 /usr-bin-su
 rm /etc/motd
 echo "It's quoted \\"twice\\"" > /run-as-root-file
+read -r line || echo "stdin is empty" > /stdin-check
 `;
 const CHECK = [
   "stat -c '%u:%g %n' /home/alice",
   "stat -c '%F %t,%T %n' /null-device",
   "stat -c '%a %n' /usr-bin-su",
   "test ! -e /etc/motd && echo motd-gone",
-  "cat /run-as-root-file /extra-file",
+  "cat /run-as-root-file /extra-file /stdin-check",
 ].join("; ");
 
 describe("buildImage runAsRoot", () => {
@@ -111,6 +112,7 @@ describe("buildImage runAsRoot", () => {
       assert.match(output, /^motd-gone$/m);
       assert.match(output, /^It's quoted "twice"$/m);
       assert.match(output, /^extra$/m);
+      assert.match(output, /^stdin is empty$/m, "a script that reads stdin gets EOF, not a hang");
       // The layer holds the changes only: a whiteout for the deleted file, not the base's busybox.
       const manifest = JSON.parse((await runOk("tar", ["-xOf", out, "manifest.json"])).stdout);
       const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -t', "sh", out, manifest[0].Layers[1]])).stdout.split("\n");
@@ -200,6 +202,27 @@ describe("buildImage runAsRoot", () => {
       assert.equal(result.layers.length, 4);
       assert.equal(await runsInPodman(out, `localhost/on-repeated:${mode}`, "cat /seen /second"), "seen\n2\n");
     }
+  });
+
+  it("keeps copyToRoot's files in the layer even when they equal the base's, and extraCommands stays in the image", async (t) => {
+    if (!requireTools(t, ["podman", "runc", "unshare", "busybox"])) return;
+    if (process.getuid?.() !== 0) return t.skip("the base has files of root; userns without root refuses them");
+    // Same size, mode, owner and mtime as the base's file, other content (Nix keeps the overlay's upper folder).
+    const image = buildImage({
+      name: "same-size",
+      tag: "1",
+      fromImage: base,
+      copyToRoot: writeTextDir("/etc/motd", "WELCOME\n"),
+      runAsRoot: "true",
+      runAsRootMode: "userns",
+      // An absolute symlink of the image must not lead extraCommands out of it.
+      extraCommands: "ln -s /escape-target escape && echo inside > escape",
+      compressor: "none",
+    });
+    const out = join(dir, "same-size.tar");
+    await build(image, { out, cacheDir, progress: false });
+    assert.equal(existsSync("/escape-target"), false, "extraCommands wrote through a symlink onto the host");
+    assert.equal(await runsInPodman(out, "localhost/same-size:1", "cat /etc/motd /escape-target"), "WELCOME\ninside\n");
   });
 
   it("fails with the script's exit code and writes nothing", async (t) => {

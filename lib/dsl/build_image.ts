@@ -33,7 +33,8 @@ import {
 import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
 import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
 import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { releaseTemp, tempPathFor } from "../util/temp_files.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -42,6 +43,7 @@ import type { BaseImage } from "../image/read_image.ts";
 import { materializeTree, readTreeBack } from "../run/materialize.ts";
 import { nixDbScript } from "../run/nix_db.ts";
 import { overlayTree, RUN_AS_ROOT_MODES, type RunAsRootMode, runAsRootLayer } from "../run/run_as_root.ts";
+import { removeRootFolder } from "../run/root_folder.ts";
 import { runShell } from "../run/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
@@ -291,7 +293,9 @@ class BuildImageDefinition extends ImageDefinition {
     const args = this.#args;
     const base = this.#from ? await loadBaseImage(context, this.#from) : null;
     const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
-    const work = mkdtempSync(join(tmpdir(), "dockwright-layer-"));
+    // Tracked, so Ctrl-C removes it too (it may hold a whole root file system).
+    const work = tempPathFor(join(tmpdir(), "dockwright-layer"));
+    mkdirSync(work, { mode: 0o700 });
     let layer;
     try {
       // A VM run costs seconds: its layer is kept, keyed by everything that goes into it (as Nix's derivation is).
@@ -309,7 +313,8 @@ class BuildImageDefinition extends ImageDefinition {
         if (rootKey) context.store.putRecord("run-as-root", rootKey, layer);
       }
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      removeRootFolder(work); // may hold folders a script made read-only
+      releaseTemp(work);
     }
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
     const ownConfig = nixJsonOrder({

@@ -12,8 +12,9 @@
  *   (Nix runs bash), else busybox `sh`, with `set -e`, `HOME=/root` and
  *   `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin`.
  *
- * Call: `dw_run ROOT BUSYBOX SCRIPT`; returns the script's exit code (125
- * when the root cannot be prepared).
+ * Call: `dw_run ROOT BUSYBOX SCRIPT`; returns the script's exit code; when
+ * the root cannot be prepared it returns 125 with `dw_setup_failed` set (a
+ * script may exit 125 itself).
  *
  * @module
  */
@@ -31,7 +32,7 @@ export const CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
  */
 export function chrootRunner(): string {
   return `dw_run() {
-  root=$1 bb=$2 script=$3 created=""
+  root=$1 bb=$2 script=$3 created="" dw_setup_failed=1
   if [ -e "$root/.dockwright" ] || [ -L "$root/.dockwright" ]; then
     echo "dw: the image already has a /.dockwright, which runAsRoot needs for its tools"; return 125
   fi
@@ -45,9 +46,11 @@ export function chrootRunner(): string {
   mount -t proc proc "$root/proc" || return 125
   mount -t sysfs sysfs "$root/sys" 2>/dev/null || mount --rbind /sys "$root/sys" 2>/dev/null || true
   mount --rbind /dev "$root/dev" || return 125
+  dw_setup_failed=""
   shell=/.dockwright/bin/sh
   if chroot "$root" /.dockwright/bin/sh -c '[ -x /bin/bash ] && /bin/bash -c true' >/dev/null 2>&1; then shell=/bin/bash; fi
-  env -i HOME=/root USER=root LOGNAME=root TERM=dumb PATH=${CHROOT_PATH} chroot "$root" "$shell" /.dockwright/script
+  # stdin is /dev/null: a script that reads (apt-get without -y) fails instead of waiting forever.
+  env -i HOME=/root USER=root LOGNAME=root TERM=dumb PATH=${CHROOT_PATH} chroot "$root" "$shell" /.dockwright/script </dev/null
   rc=$?
   umount -l "$root/dev"; umount -l "$root/sys" 2>/dev/null; umount -l "$root/proc"; umount -l "$root/.dockwright"
   rmdir "$root/.dockwright"

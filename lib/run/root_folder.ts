@@ -15,7 +15,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, constants, copyFileSync, lchownSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, constants, copyFileSync, lchownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { FileTree, TreeNode } from "../tree/file_tree.ts";
@@ -26,6 +26,29 @@ export interface Unapplied {
   node: TreeNode;
   /** True when the entry itself is missing from the folder (a device or fifo). */
   missing: boolean;
+}
+
+/** The mode to write: the real one as root, else with the owner bits `owner` added. */
+function accessibleMode(mode: number, isRoot: boolean, owner: number): number {
+  return isRoot ? mode & 0o7777 : (mode & 0o7777) | owner;
+}
+
+/**
+ * Removes a folder written by {@link writeRootFolder}, or changed by a
+ * script, even where modes forbid it (a 0555 folder with children).
+ *
+ * @example
+ * ```ts
+ * removeRootFolder("/tmp/run/rootfs");
+ * ```
+ */
+export function removeRootFolder(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    spawnSync("chmod", ["-R", "u+rwX", dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -76,16 +99,19 @@ export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
     const uid = node.uid ?? 0;
     const gid = node.gid ?? 0;
     if (isRoot) lchownSync(target, uid, gid);
-    else if (uid !== myUid || gid !== myGid) unapplied.push({ path, node, missing: false });
+    // Without root the folder must stay readable (mkfs.ext4 -d reads it) and removable by us: an entry
+    // whose mode would lock us out is written with owner access, and its real mode left to the caller.
+    const locksOut = !isRoot && node.type !== "symlink" && (node.mode & (node.type === "directory" ? 0o700 : 0o600)) !== (node.type === "directory" ? 0o700 : 0o600);
+    if (!isRoot && (uid !== myUid || gid !== myGid || locksOut)) unapplied.push({ path, node, missing: false });
     if (node.type === "symlink") lutimesSync(target, node.mtime ?? 0, node.mtime ?? 0);
     else if (node.type !== "directory") {
-      chmodSync(target, node.mode & 0o7777); // after chown, which clears setuid bits
+      chmodSync(target, accessibleMode(node.mode, isRoot, 0o600)); // after chown, which clears setuid bits
       utimesSync(target, node.mtime ?? 0, node.mtime ?? 0);
     }
   }
   // Folders last and deepest first: their own mode may forbid creating children, and creating them changes mtimes.
   for (const [target, node] of dirs.reverse()) {
-    chmodSync(target, node.mode & 0o7777);
+    chmodSync(target, accessibleMode(node.mode, isRoot, 0o700));
     utimesSync(target, node.mtime ?? 0, node.mtime ?? 0);
   }
   return unapplied;

@@ -16,17 +16,18 @@
  *   `chown` to another user fails in the script.
  *
  * The layer is what differs between the base's tree and the tree after the
- * script (new, changed, and whited-out entries), with the owners root left.
- * `extraCommands` runs after the script, as root, not chrooted, with
- * cwd = the image root (Nix: the new layer's folder, so the files it writes
- * end up in the layer in both).
+ * script (new, changed, and whited-out entries; `copyToRoot`'s files always),
+ * with the owners root left. `extraCommands` runs after the script, as root,
+ * with cwd = the image root (Nix: the new layer's folder, so the files it
+ * writes end up in the layer in both): in the VM not chrooted, in the userns
+ * mode chrooted, so that no absolute symlink of the image leads to the host.
  *
  * @module
  */
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createReadStream, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { FileTree, type TreeNode } from "../tree/file_tree.ts";
@@ -35,8 +36,8 @@ import type { Progress } from "../util/progress.ts";
 import { staticBusyboxPath } from "./busybox.ts";
 import { chrootRunner, scriptText } from "./chroot_runner.ts";
 import { readTreeBack } from "./materialize.ts";
-import { writeRootFolder } from "./root_folder.ts";
-import { MissingToolError, requireHostTool, runShell, ScriptError } from "./shell.ts";
+import { removeRootFolder, writeRootFolder } from "./root_folder.ts";
+import { MissingToolError, requireHostTool, ScriptError } from "./shell.ts";
 import { changesBetween } from "./tree_diff.ts";
 import { chooseAccelerator } from "./vm/accelerator.ts";
 import { makeRootDisk, makeSparseDisk } from "./vm/disk.ts";
@@ -106,7 +107,11 @@ export async function runAsRootLayer(job: RunAsRootJob): Promise<FileTree> {
   merged.root.uid = 0;
   merged.root.gid = 0;
   const after = job.mode === "vm" ? await inVm(job, merged) : await inUserNamespace(job, merged);
-  return changesBetween(job.lower, after);
+  // What copyToRoot put in Nix's overlay upper folder is in the layer even when it equals the base's.
+  return changesBetween(job.lower, after, (path) => {
+    const node = job.upper.get(path);
+    return node !== undefined && node.type !== "directory";
+  });
 }
 
 async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
@@ -130,7 +135,7 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   const unapplied = writeRootFolder(merged, rootfs);
   const rootDisk = join(job.workDir, "root.img");
   makeRootDisk(rootfs, rootDisk, job.diskSizeMiB, unapplied, job.workDir, merged.root.mode);
-  rmSync(rootfs, { recursive: true, force: true });
+  removeRootFolder(rootfs);
   // The result tar holds the whole root: as big as the disk's contents, plus headers.
   const resultDisk = join(job.workDir, "result.img");
   makeSparseDisk(resultDisk, job.diskSizeMiB + 256);
@@ -150,6 +155,9 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   job.progress.begin(`runAsRoot: running the script in a VM (${accel === "kvm" ? "KVM" : "TCG, no hardware acceleration"})`);
   const marker = `DWRESULT-${nonce}`;
   const timeout = Number(process.env.DOCKWRIGHT_VM_TIMEOUT ?? 0);
+  if (!Number.isFinite(timeout) || timeout < 0) {
+    throw new VmSetupError(`DOCKWRIGHT_VM_TIMEOUT=${process.env.DOCKWRIGHT_VM_TIMEOUT} is not a number of seconds`, "set it to a number of seconds, or unset it");
+  }
   const runOnce = () =>
     runQemu({ ...boot, accel, initrd, disks: [rootDisk, resultDisk] }, {
       markers: [marker],
@@ -193,13 +201,15 @@ function run(argv: string[]): Promise<number> {
   });
 }
 
-/** The owner of a node of `tree` that is not our own uid/gid, for the non-root refusal. */
-function foreignOwner(tree: FileTree, uid: number, gid: number): [string, TreeNode] | undefined {
+/**
+ * The first entry a user namespace without root cannot recreate: there only
+ * our own uid exists (as root), so everything must belong to root, and no
+ * device or fifo can be made.
+ */
+function unsupportedWithoutRoot(tree: FileTree): [string, TreeNode] | undefined {
   for (const [path, node] of tree.walk()) {
     if (path === "") continue;
-    const u = node.uid ?? 0;
-    const g = node.gid ?? 0;
-    if ((u !== 0 && u !== uid) || (g !== 0 && g !== gid) || ["char", "block", "fifo"].includes(node.type)) return [path, node];
+    if ((node.uid ?? 0) !== 0 || (node.gid ?? 0) !== 0 || ["char", "block", "fifo"].includes(node.type)) return [path, node];
   }
   return undefined;
 }
@@ -211,27 +221,40 @@ async function inUserNamespace(job: RunAsRootJob, merged: FileTree): Promise<Fil
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   if (!isRoot) {
-    const foreign = foreignOwner(merged, uid, gid);
-    if (foreign) {
-      const [path, node] = foreign;
+    const unsupported = unsupportedWithoutRoot(merged);
+    if (unsupported) {
+      const [path, node] = unsupported;
       throw new VmSetupError(
         `without root, the userns mode cannot recreate /${path} (${node.type}, owner ${node.uid ?? 0}:${node.gid ?? 0}) before the script runs`,
         'build as root, or use runAsRootMode: "vm"',
+        false,
       );
     }
   }
   const rootfs = join(job.workDir, "rootfs");
   mkdirSync(rootfs);
   writeRootFolder(merged, rootfs);
-  const script = join(job.workDir, "script");
-  writeFileSync(script, scriptText(job.script), { mode: 0o755 });
-  const ns = isRoot ? ["--mount", "--pid", "--fork"] : ["--user", "--map-root-user", "--mount", "--pid", "--fork"];
-  job.progress.begin("runAsRoot: running the script (user namespace, no VM)");
-  const code = await run(["unshare", ...ns, "--propagation", "private", "sh", "-c", `${chrootRunner()}\ndw_run "$1" "$2" "$3"`, "sh", rootfs, busybox, script]);
-  job.progress.end();
-  if (code === 125) throw new VmSetupError("the chroot could not be prepared (see the messages above)", "check that this host allows mount and PID namespaces (unshare --mount --pid --fork true)");
-  if (code !== 0) throw new ScriptError("runAsRoot", code, null);
-  if (job.extraCommands) await runShell(job.extraCommands, { attribute: "extraCommands", cwd: rootfs });
+  // New IPC, UTS, network, mount and PID namespaces (Nix: unshare -imnpuf): no network, as in the VM.
+  const ns = [...(isRoot ? [] : ["--user", "--map-root-user"]), "--ipc", "--uts", "--net", "--mount", "--pid", "--fork", "--propagation", "private"];
+  const setupMarker = join(job.workDir, "setup-failed");
+  // Both scripts run chrooted: an absolute symlink in the image then stays inside it.
+  for (const [attribute, text] of [["runAsRoot", job.script], ["extraCommands", job.extraCommands]] as const) {
+    if (text === "") continue;
+    const script = join(job.workDir, attribute);
+    writeFileSync(script, scriptText(attribute === "extraCommands" ? `cd /
+${text}` : text), { mode: 0o755 });
+    job.progress.begin(`${attribute}: running the script (user namespace, no VM)`);
+    const code = await run([
+      "unshare", ...ns, "sh", "-c",
+      `${chrootRunner()}\ndw_run "$1" "$2" "$3"; rc=$?\n[ -n "$dw_setup_failed" ] && : > "$4"\nexit $rc`,
+      "sh", rootfs, busybox, script, setupMarker,
+    ]);
+    job.progress.end();
+    if (existsSync(setupMarker)) {
+      throw new VmSetupError("the chroot could not be prepared (see the messages above)", "check that this host allows these namespaces: unshare --mount --pid --net --fork true", false);
+    }
+    if (code !== 0) throw new ScriptError(attribute, code, null);
+  }
   const after = readTreeBack(rootfs, undefined, true);
   if (!isRoot) {
     // In the namespace our uid was root: files we own are root's in the image.

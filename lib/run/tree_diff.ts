@@ -47,7 +47,9 @@ function shallow(node: TreeNode): TreeNode {
 }
 
 /**
- * The changes from `lower` to `after`, as a layer tree.
+ * The changes from `lower` to `after`, as a layer tree. Entries for which
+ * `keep` is true are in the layer even when they equal the lower ones (what
+ * `copyToRoot` put into Nix's overlay upper folder is always in the layer).
  *
  * @example
  * ```ts
@@ -55,7 +57,7 @@ function shallow(node: TreeNode): TreeNode {
  * layer.get("etc/.wh.motd"); // a whiteout when the script removed /etc/motd
  * ```
  */
-export function changesBetween(lower: FileTree, after: FileTree): FileTree {
+export function changesBetween(lower: FileTree, after: FileTree, keep: (path: string) => boolean = () => false): FileTree {
   const layer = new FileTree();
   Object.assign(layer.root, { ...shallow(after.root), children: layer.root.children });
   const withParents = (path: string) => {
@@ -68,7 +70,7 @@ export function changesBetween(lower: FileTree, after: FileTree): FileTree {
   for (const [path, node] of after.walk()) {
     if (path === "") continue;
     const before = lower.get(path);
-    if (before && sameEntry(before, node)) continue;
+    if (before && sameEntry(before, node) && !keep(path)) continue;
     withParents(path);
     layer.put(path, shallow(node));
   }

@@ -20,17 +20,22 @@ function tool(name: string): string {
   return r.stdout.trim().split("\n")[0];
 }
 
-/** debugfs commands that give `unapplied` entries their owners, and create missing devices and fifos. */
+/** debugfs commands that give `unapplied` entries their owners and modes, and create missing devices and fifos. */
 function debugfsCommands(unapplied: readonly Unapplied[]): string {
   const lines: string[] = [];
   for (const { path, node, missing } of unapplied) {
     if (/["\n\\]/.test(path)) throw new VmSetupError(`cannot set the owner of /${path} without root (its name has a quote, backslash or newline)`, "build as root");
     const p = `"/${path}"`;
     if (missing) {
-      if (node.type === "fifo") lines.push(`mknod ${p} p`);
-      else lines.push(`mknod ${p} ${node.type === "char" ? "c" : "b"} ${node.devMajor ?? 0} ${node.devMinor ?? 0}`);
-      lines.push(`sif ${p} mode 0${(TYPE_BITS[node.type] | (node.mode & 0o7777)).toString(8)}`);
+      // debugfs' mknod takes a name in the current folder, not a path.
+      const slash = path.lastIndexOf("/");
+      lines.push(`cd "/${slash < 0 ? "" : path.slice(0, slash)}"`);
+      const name = `"${path.slice(slash + 1)}"`;
+      if (node.type === "fifo") lines.push(`mknod ${name} p`);
+      else lines.push(`mknod ${name} ${node.type === "char" ? "c" : "b"} ${node.devMajor ?? 0} ${node.devMinor ?? 0}`);
+      lines.push(`cd "/"`);
     }
+    if (node.type !== "symlink") lines.push(`sif ${p} mode 0${(TYPE_BITS[node.type] | (node.mode & 0o7777)).toString(8)}`);
     lines.push(`sif ${p} uid ${node.uid ?? 0}`, `sif ${p} gid ${node.gid ?? 0}`);
   }
   return lines.join("\n") + "\n";

@@ -14,8 +14,8 @@
  * ```
  */
 export class VmSetupError extends Error {
-  constructor(problem: string, remedy: string) {
-    super(`runAsRoot: ${problem}; ${remedy} (or use runAsRootMode: "userns" to run without a VM)`);
+  constructor(problem: string, remedy: string, suggestUserns = true) {
+    super(`runAsRoot: ${problem}; ${remedy}${suggestUserns ? ' (or use runAsRootMode: "userns" to run without a VM)' : ""}`);
     this.name = "VmSetupError";
   }
 }

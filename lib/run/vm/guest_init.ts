@@ -74,10 +74,11 @@ if [ "$DW_RMLF" = 1 ]; then rmdir /mnt/lost+found 2>/dev/null; fi
 ${chrootRunner()}
 dw_run /mnt /bin/busybox /dw/script
 rc=$?
+[ -n "$dw_setup_failed" ] && fail "the chroot could not be prepared"
 [ $rc -eq 0 ] || report $rc 0
 if [ -s /dw/extra ]; then
   # extraCommands: after runAsRoot, as root, not chrooted, cwd = the image root (see run_as_root.ts).
-  (cd /mnt && exec /bin/busybox sh /dw/extra)
+  (cd /mnt && exec /bin/busybox sh /dw/extra </dev/null)
   rc=$?
   [ $rc -eq 0 ] || report "extra:$rc" 0
 fi

@@ -103,7 +103,8 @@ export function qemuArgs(b: QemuBoot): string[] {
     "-append", `console=ttyS0 ${process.env.DOCKWRIGHT_DEBUG ? "ignore_loglevel" : "quiet loglevel=1"} panic=-1 ${b.accel === "tcg" ? tscArgs() : ""} ${b.append ?? ""}`.replace(/ +/g, " ").trim(),
   ];
   b.disks.forEach((disk, i) => {
-    args.push("-drive", `id=d${i},file=${disk},format=raw,if=none,cache=unsafe`, "-device", `${device},drive=d${i}`);
+    // qemu option values escape a comma by doubling it.
+    args.push("-drive", `id=d${i},file=${disk.replaceAll(",", ",,")},format=raw,if=none,cache=unsafe`, "-device", `${device},drive=d${i}`);
   });
   return args;
 }
