@@ -175,7 +175,8 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   }
   const [, status, bytes] = result.split(" ");
   if (status === "setup") {
-    throw new VmSetupError(`the VM could not run the script: ${outcome.diagnostics.map((d) => d.replace(/^dw: /, "")).join("; ")}`, "check diskSize and the kernel");
+    const reasons = outcome.diagnostics.filter((d) => d.startsWith("dw: ")).map((d) => d.slice(4));
+    throw new VmSetupError(`the VM could not run the script: ${reasons.join("; ") || "no reason given"}`, "the reason is the image's or the VM's, not the script's");
   }
   if (status.startsWith("extra:")) throw new ScriptError("extraCommands", Number(status.slice(6)), null);
   if (status !== "0") throw new ScriptError("runAsRoot", Number(status), null);
