@@ -20,6 +20,7 @@ import {
   runcRun,
   runOk,
   skopeoCopy,
+  nixStoreAdd,
   skopeoInspect,
   staticBusybox,
   tempDir,
@@ -252,10 +253,7 @@ describe("buildImage", () => {
 
   it("adds the store paths the layer refers to under /nix/store, as Nix's closure step does", async (t) => {
     if (!requireTools(t, ["nix-store", "podman", "runc", "busybox"])) return;
-    const depDir = join(dir, "closure-dep");
-    mkdirSync(depDir);
-    writeFileSync(join(depDir, "msg"), "from the store\n");
-    const dep = (await runOk("nix-store", ["--add", depDir])).stdout.trim();
+    const dep = await nixStoreAdd(join(dir, "closure-dep"), { msg: "from the store\n" });
     const topDir = join(dir, "closure-top");
     mkdirSync(join(topDir, "bin"), { recursive: true });
     writeFileSync(join(topDir, "bin", "busybox"), readFileSync(staticBusybox()!), { mode: 0o755 });

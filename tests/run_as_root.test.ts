@@ -11,7 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, buildImageWithNixDb, writeTextDir } from "../mod.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
-import { createPodman, inCI, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import { createPodman, inCI, nixStoreAdd, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
 
 const VM_TOOLS = ["qemu-system-x86_64", "mkfs.ext4", "debugfs", "busybox", "xz"];
 
@@ -294,10 +294,7 @@ describe("buildImage runAsRoot", () => {
 
   it("buildImageWithNixDb registers the store paths of copyToRoot", async (t) => {
     if (!requireTools(t, ["nix-store", "sqlite3", "podman", "runc"])) return;
-    const storeItem = join(dir, "nixdb-item");
-    mkdirSync(storeItem);
-    writeFileSync(join(storeItem, "hello.txt"), "hello\n");
-    const added = (await runOk("nix-store", ["--add", storeItem])).stdout.trim();
+    const added = await nixStoreAdd(join(dir, "nixdb-item"), { "hello.txt": "hello\n" });
     const out = join(dir, "nixdb.tar");
     await build(buildImageWithNixDb({ name: "nixdb", tag: "1", fromImage: base, copyToRoot: [added] }), { out, cacheDir, compressor: "none", progress: false });
     const db = await runsInPodman(out, "localhost/nixdb:1", "ls /nix/var/nix/db; ls /nix/var/nix/gcroots/docker");

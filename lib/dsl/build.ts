@@ -25,6 +25,7 @@ import { repositoryName } from "./image_attrs.ts";
 import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
 import { Progress } from "../util/progress.ts";
 import { createContext, type ImageDefinition } from "./image_definition.ts";
+import { shellQuote } from "../run/shell.ts";
 import { type Artifact, type ArtifactResult, buildArtifact, isArtifact } from "./artifact.ts";
 
 /** Output formats. */
@@ -246,7 +247,6 @@ export async function streamImage(
  * ```
  */
 export async function writeStreamScript(path: string, imageFile: string, imageName: string, cacheDir?: string): Promise<void> {
-  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
   const runtime = process.execPath;
   const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
   const compiled = !existsSync(cli);
@@ -255,7 +255,7 @@ export async function writeStreamScript(path: string, imageFile: string, imageNa
 # Streams the image ${imageName} as an uncompressed docker-archive to stdout,
 # like Nix's stream-<name> script:  ./${basename(path)} | podman load
 # Options: -t/--repo_tag NAME:TAG overrides the tag. Made by dockwright.
-exec ${argv.map(quote).join(" ")} build ${quote(imageFile)} --image ${quote(imageName)} --stream ${cacheDir ? `--cache-dir ${quote(cacheDir)} ` : ""}"$@"
+exec ${argv.map(shellQuote).join(" ")} build ${shellQuote(imageFile)} --image ${shellQuote(imageName)} --stream ${cacheDir ? `--cache-dir ${shellQuote(cacheDir)} ` : ""}"$@"
 `;
   await writeAtomically(path, (tmp) => {
     writeFileSync(tmp, script, { mode: 0o755 });

@@ -50,6 +50,7 @@ import { FileTree } from "../tree/file_tree.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
 import type { Layer } from "../image/layer.ts";
 import { closureEntries, layerMemberNames, referencedStorePaths } from "../store/layer_closure.ts";
+import { storePathOf } from "../store/store_path.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {
@@ -200,7 +201,10 @@ class BuildImageDefinition extends ImageDefinition {
 
   /** The store paths among `copyToRoot` (the roots of `includeNixDB`'s database). */
   #storePathRoots(): string[] {
-    return this.#sources.flatMap((s) => s.kind === "host" && s.path.startsWith("/nix/store/") ? [s.path.split("/").slice(0, 4).join("/")] : []);
+    return this.#sources.flatMap((s) => {
+      const storePath = s.kind === "host" ? storePathOf(s.path, "/nix/store") : undefined;
+      return storePath ? [storePath] : [];
+    });
   }
 
   /** The extraCommands to run, with the Nix database snippet first when `includeNixDB`. */

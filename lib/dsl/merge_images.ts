@@ -21,11 +21,11 @@ import { type Compressor, COMPRESSOR_EXTENSION } from "../codec/compress.ts";
 import { decompress, detectCompression } from "../codec/decompress.ts";
 import { layersForSink } from "../image/convert_layers.ts";
 import { ingestBlob } from "../image/ingest_blob.ts";
-import { ImageFormatError } from "../image/read_image.ts";
+import { ImageFormatError, parseJson } from "../image/read_image.ts";
 import { SOURCE_DATE_EPOCH, dockerArchiveEntries } from "../sink/docker_archive.ts";
 import { writeTarFile } from "../sink/archive_file.ts";
 import type { TarEntry } from "../tar/entry.ts";
-import { TarError } from "../tar/errors.ts";
+import { inArchive } from "../tar/errors.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { compareNames } from "../tree/file_tree.ts";
@@ -62,14 +62,6 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-function parseJson(source: string, name: string, bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw new ImageFormatError(source, `${name} is not valid JSON (${(error as Error).message})`);
-  }
-}
-
 /** Reads a docker-archive's members: file bodies go to the blob store, links are checked to stay inside. */
 async function archiveMembers(context: BuildContext, path: string): Promise<InputMembers> {
   let head: Uint8Array = new Uint8Array();
@@ -88,9 +80,7 @@ async function archiveMembers(context: BuildContext, path: string): Promise<Inpu
   try {
     await readArchive(context, path, out);
   } catch (error) {
-    // Keep the typed error, but say which input it is about.
-    if (error instanceof TarError && !error.message.startsWith(path)) error.message = `${path}: not a readable docker-archive: ${error.message}`;
-    throw error;
+    throw inArchive(error, path, "not a readable docker-archive");
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { join, posix } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { decompress } from "../codec/decompress.ts";
 import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
-import { TarError } from "../tar/errors.ts";
+import { inArchive } from "../tar/errors.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { diffIdOf, type IngestedBlob, ingestBlob } from "./ingest_blob.ts";
@@ -66,7 +66,15 @@ interface Members {
   links: Map<string, string>;
 }
 
-function parseJson(source: string, name: string, bytes: Uint8Array): unknown {
+/**
+ * Parses an archive member as JSON; an {@link ImageFormatError} naming the archive and member otherwise.
+ *
+ * @example
+ * ```ts
+ * const manifest = parseJson("./base.tar", "manifest.json", bytes);
+ * ```
+ */
+export function parseJson(source: string, name: string, bytes: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
@@ -310,9 +318,7 @@ export async function readImage(store: BlobStore, path: string, tag?: string): P
   try {
     members = await readMembers(store, path);
   } catch (error) {
-    // Keep the typed error, but say which file it is about.
-    if (error instanceof TarError && !error.message.startsWith(path)) error.message = `${path}: not a readable image archive: ${error.message}`;
-    throw error;
+    throw inArchive(error, path, "not a readable image archive");
   }
   if (members.small.has("manifest.json")) return await fromDockerArchive(store, path, members);
   if (members.small.has("index.json")) return await fromOci(store, path, ociMemberBlobs(store, path, members), members.small.get("index.json")!, tag);

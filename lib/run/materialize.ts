@@ -17,6 +17,23 @@ import { nodeFromStat } from "../tree/host_source.ts";
 import type { FakerootState } from "./fakeroot_state.ts";
 
 /**
+ * Writes a file node's contents to `target`: a copy (reflinked where the file
+ * system can) of its host file, or its bytes.
+ *
+ * @example
+ * ```ts
+ * writeFileNode(tree.get("etc/motd")!, "/tmp/root/etc/motd", "etc/motd");
+ * ```
+ */
+export function writeFileNode(node: TreeNode, target: string, path: string): void {
+  const body = node.body;
+  if (body?.kind === "host") copyFileSync(body.path, target, constants.COPYFILE_FICLONE);
+  else if (body?.kind === "bytes") writeFileSync(target, body.bytes);
+  else if (!body) writeFileSync(target, new Uint8Array());
+  else throw new Error(`internal: cannot write streamed file ${path}`);
+}
+
+/**
  * Writes `tree` below `dir` (which must exist). Folders are left writable by
  * their owner while scripts run; file modes are kept.
  *
@@ -34,11 +51,7 @@ export function materializeTree(tree: FileTree, dir: string): void {
         chmodSync(target, (node.mode & 0o7777) | 0o700);
         break;
       case "file": {
-        const body = node.body;
-        if (body?.kind === "host") copyFileSync(body.path, target, constants.COPYFILE_FICLONE);
-        else if (body?.kind === "bytes") writeFileSync(target, body.bytes);
-        else if (!body) writeFileSync(target, new Uint8Array());
-        else throw new Error(`cannot materialise streamed file ${path}`);
+        writeFileNode(node, target, path);
         chmodSync(target, node.mode & 0o7777);
         break;
       }

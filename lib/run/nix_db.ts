@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
 import { dumpNixDb, queryNixClosure } from "../store/nix_store.ts";
-import { requireHostTool } from "./shell.ts";
+import { requireHostTool, shellQuote as q } from "./shell.ts";
 
 /**
  * The snippet, run with cwd = the future `/`. The registration of `roots`'
@@ -32,7 +32,6 @@ export function nixDbScript(roots: readonly string[], workDir: string): string {
   const registration = roots.length ? dumpNixDb(queryNixClosure(roots).map((n) => n.path)) : "";
   const regFile = join(workDir, "nix-db-registration");
   writeFileSync(regFile, registration);
-  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
   return [
     `echo "Generating the nix database..." >&2`,
     `NIX_REMOTE="local?root=$PWD" USER=nobody nix-store --load-db < ${q(regFile)}`,

@@ -15,7 +15,8 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, constants, copyFileSync, lchownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync } from "node:fs";
+import { writeFileNode } from "./materialize.ts";
 import { join } from "node:path";
 import process from "node:process";
 import type { FileTree, TreeNode } from "../tree/file_tree.ts";
@@ -72,14 +73,9 @@ export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
         if (path !== "") mkdirSync(target, { mode: 0o700 });
         dirs.push([target, node]);
         break;
-      case "file": {
-        const body = node.body;
-        if (body?.kind === "host") copyFileSync(body.path, target, constants.COPYFILE_FICLONE);
-        else if (body?.kind === "bytes") writeFileSync(target, body.bytes);
-        else if (!body) writeFileSync(target, new Uint8Array());
-        else throw new Error(`internal: cannot write streamed file ${path}`);
+      case "file":
+        writeFileNode(node, target, path);
         break;
-      }
       case "symlink":
         symlinkSync(node.linkTarget ?? "", target);
         break;

@@ -25,7 +25,6 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,7 +36,7 @@ import { staticBusyboxPath } from "./busybox.ts";
 import { chrootRunner, scriptText } from "./chroot_runner.ts";
 import { readTreeBack } from "./materialize.ts";
 import { removeRootFolder, writeRootFolder } from "./root_folder.ts";
-import { MissingToolError, requireHostTool, ScriptError } from "./shell.ts";
+import { MissingToolError, requireHostTool, runShell, ScriptError, shellQuote } from "./shell.ts";
 import { changesBetween } from "./tree_diff.ts";
 import { chooseAccelerator } from "./vm/accelerator.ts";
 import { makeRootDisk, makeSparseDisk } from "./vm/disk.ts";
@@ -191,17 +190,6 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   });
 }
 
-/** Runs `argv`, its output going to our stderr; resolves with the exit code. */
-function run(argv: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout!.on("data", (d: Uint8Array) => process.stderr.write(d));
-    child.stderr!.on("data", (d: Uint8Array) => process.stderr.write(d));
-    child.on("error", (e) => reject(new MissingToolError(argv[0], "runAsRoot", `${(e as NodeJS.ErrnoException).code}`)));
-    child.on("close", (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
-  });
-}
-
 /**
  * The first entry a user namespace without root cannot recreate: there only
  * our own uid exists (as root), so everything must belong to root, and no
@@ -242,19 +230,24 @@ async function inUserNamespace(job: RunAsRootJob, merged: FileTree): Promise<Fil
   for (const [attribute, text] of [["runAsRoot", job.script], ["extraCommands", job.extraCommands]] as const) {
     if (text === "") continue;
     const script = join(job.workDir, attribute);
-    writeFileSync(script, scriptText(attribute === "extraCommands" ? `cd /
-${text}` : text), { mode: 0o755 });
+    writeFileSync(script, scriptText(attribute === "extraCommands" ? `cd /\n${text}` : text), { mode: 0o755 });
     job.progress.begin(`${attribute}: running the script (user namespace, no VM)`);
-    const code = await run([
-      "unshare", ...ns, "sh", "-c",
-      `${chrootRunner()}\ndw_run "$1" "$2" "$3"; rc=$?\n[ -n "$dw_setup_failed" ] && : > "$4"\nexit $rc`,
-      "sh", rootfs, busybox, script, setupMarker,
-    ]);
-    job.progress.end();
-    if (existsSync(setupMarker)) {
-      throw new VmSetupError("the chroot could not be prepared (see the messages above)", "check that this host allows these namespaces: unshare --mount --pid --net --fork true", false);
+    const [r, b, sc, m] = [rootfs, busybox, script, setupMarker].map(shellQuote);
+    try {
+      await runShell(`${chrootRunner()}\ndw_run ${r} ${b} ${sc}; rc=$?\n[ -n "$dw_setup_failed" ] && : > ${m}\nexit $rc`, {
+        attribute,
+        cwd: job.workDir,
+        wrapper: ["unshare", ...ns],
+        shell: ["sh", "-c"],
+      });
+    } catch (error) {
+      if (existsSync(setupMarker)) {
+        throw new VmSetupError("the chroot could not be prepared (see the messages above)", "check that this host allows these namespaces: unshare --mount --pid --net --fork true", false);
+      }
+      throw error;
+    } finally {
+      job.progress.end();
     }
-    if (code !== 0) throw new ScriptError(attribute, code, null);
   }
   const after = readTreeBack(rootfs, undefined, true);
   if (!isRoot) {

@@ -30,6 +30,18 @@ export class MissingToolError extends Error {
 }
 
 /**
+ * `value` as one single-quoted POSIX shell word.
+ *
+ * @example
+ * ```ts
+ * shellQuote("it's"); // "'it'\\''s'"
+ * ```
+ */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/**
  * Throws {@link MissingToolError} unless `tool` runs.
  *
  * @example

@@ -136,3 +136,17 @@ export class TarLinkEscapeError extends TarError {
     );
   }
 }
+
+/**
+ * Says which archive a {@link TarError} is about (its type and entry stay),
+ * e.g. when a base image or a merge input is not a tar at all. Returns `error`.
+ *
+ * @example
+ * ```ts
+ * try { await read(path); } catch (e) { throw inArchive(e, path, "not a readable image archive"); }
+ * ```
+ */
+export function inArchive(error: unknown, path: string, what: string): unknown {
+  if (error instanceof TarError && !error.message.startsWith(path)) error.message = `${path}: ${what}: ${error.message}`;
+  return error;
+}

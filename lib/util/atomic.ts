@@ -4,7 +4,7 @@
  * @module
  */
 
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { discardTemp, releaseTemp, tempPathFor } from "./temp_files.ts";
 
 /**
@@ -36,6 +36,27 @@ export async function writeAtomically(
     } else {
       renameSync(tmp, target);
     }
+    releaseTemp(tmp);
+  } catch (error) {
+    discardTemp(tmp);
+    throw error;
+  }
+}
+
+/**
+ * Writes the file `target` with `bytes` through a temporary file beside it, so
+ * a reader (or an interrupted write) never sees half of it.
+ *
+ * @example
+ * ```ts
+ * writeFileAtomicallySync("/cache/vm/initramfs-ab12.cpio", bytes);
+ * ```
+ */
+export function writeFileAtomicallySync(target: string, bytes: Uint8Array): void {
+  const tmp = tempPathFor(target);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, target);
     releaseTemp(tmp);
   } catch (error) {
     discardTemp(tmp);

@@ -46,7 +46,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import process from "node:process";
 
 // ---------------------------------------------------------------------------
@@ -1049,4 +1049,21 @@ export async function pythonTarHeaders(archivePath: string): Promise<TarHeader[]
     )
     : await runOk("python3", ["-c", PY_TAR_HEADERS, archivePath], { timeoutMs: 120_000 });
   return JSON.parse(r.stdout) as TarHeader[];
+}
+
+/**
+ * Adds a folder holding `files` (relative path -> text) to the local Nix
+ * store with `nix-store --add`; returns the store path.
+ *
+ * @example
+ * ```ts
+ * const path = await nixStoreAdd(join(dir, "item"), { "hello.txt": "hello\n" });
+ * ```
+ */
+export async function nixStoreAdd(folder: string, files: Record<string, string>): Promise<string> {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(folder, path)), { recursive: true });
+    writeFileSync(join(folder, path), text);
+  }
+  return (await runOk("nix-store", ["--add", folder])).stdout.trim();
 }

@@ -9,9 +9,9 @@
  */
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { discardTemp, releaseTemp, tempPathFor } from "../../util/temp_files.ts";
+import { writeFileAtomicallySync } from "../../util/atomic.ts";
 import { type CpioEntry, writeCpio } from "./cpio.ts";
 import { guestInit } from "./guest_init.ts";
 import { resolveModules } from "./modules.ts";
@@ -52,15 +52,7 @@ export function baseInitramfs(o: { busybox: string; modulesDir: string | null; m
     ...modules.map((m): CpioEntry => ({ path: `lib/modules/${m.name}.ko`, type: "file", mode: 0o644, data: m.bytes })),
   ];
   mkdirSync(dir, { recursive: true });
-  const tmp = tempPathFor(target);
-  try {
-    writeFileSync(tmp, writeCpio(entries));
-    renameSync(tmp, target);
-    releaseTemp(tmp);
-  } catch (error) {
-    discardTemp(tmp);
-    throw error;
-  }
+  writeFileAtomicallySync(target, writeCpio(entries));
   return target;
 }
 

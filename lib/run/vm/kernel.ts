@@ -24,13 +24,13 @@
 
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import * as zlib from "node:zlib";
 import { defaultCacheDir } from "../../cache/blob_store.ts";
-import { discardTemp, releaseTemp, tempPathFor } from "../../util/temp_files.ts";
+import { writeFileAtomicallySync } from "../../util/atomic.ts";
 import { VmSetupError } from "./errors.ts";
 
 /** A kernel the VM can boot. */
@@ -220,14 +220,6 @@ export function bootableVmlinux(kernel: string, cacheDir: string): string | null
     writeFileSync(none, "");
     return null;
   }
-  const tmp = tempPathFor(target);
-  try {
-    writeFileSync(tmp, elf);
-    renameSync(tmp, target);
-    releaseTemp(tmp);
-  } catch (error) {
-    discardTemp(tmp);
-    throw error;
-  }
+  writeFileAtomicallySync(target, elf);
   return target;
 }
