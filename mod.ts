@@ -53,6 +53,7 @@ export type { WriteTextFileArgs } from "./lib/dsl/writers.ts";
 export { GeneratedTree } from "./lib/tree/generated_tree.ts";
 export { COMPRESSORS } from "./lib/codec/compress.ts";
 export type { Compressor } from "./lib/codec/compress.ts";
+export { ZstdError } from "./lib/codec/libzstd.ts";
 export { greeterExecutable } from "./lib/elf/greeter.ts";
 export type { GreeterArch } from "./lib/elf/greeter.ts";
 export { main } from "./lib/cli/main.ts";

@@ -130,6 +130,10 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     const missing = await runTs(RUNTIME, CLI, ["build", join(dir, "nope.ts")]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /image file not found/);
+    const noFolder = await runTs(RUNTIME, CLI, ["build", HELLO, "--out", join(dir, "no-folder", "x.tar"), "--cache-dir", join(dir, "cache")]);
+    assert.equal(noFolder.code, 1);
+    assert.match(noFolder.stderr, /the folder \S*no-folder does not exist; create it or choose another output path/);
+    assert.equal(existsSync(join(dir, "no-folder")), false);
   });
 
   it("leaves no partial output when interrupted", async () => {

@@ -4,14 +4,16 @@
  * - `gz`: `node:zlib` gzip level 6 (Nix uses `pigz -nTR`, level 6, no name, no
  *   mtime). Deno and Bun link different zlib builds, so gzip bytes can differ
  *   between the runtimes; uncompressed content (diff_ids) never does.
- * - `zstd`: `node:zlib` zstd level 3 (Nix's `zstd` default level); identical
- *   bytes in both runtimes.
+ * - `zstd`: the host's libzstd (see `libzstd.ts`), level 3 with a content
+ *   checksum on worker threads: the same bytes as `zstd -3 -T<n>`, which Nix
+ *   runs, in both runtimes.
  *
  * @module
  */
 
 import * as zlib from "node:zlib";
-import type { Transform } from "node:stream";
+import { Transform } from "node:stream";
+import { libZstdVersion, ZstdCompressor } from "./libzstd.ts";
 
 /** The values of Nix's `compressor` attribute. */
 export const COMPRESSORS = ["none", "gz", "zstd"] as const;
@@ -36,15 +38,45 @@ export function createCompressor(kind: Compressor): Transform | null {
       return null;
     case "gz":
       return zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
-    case "zstd": {
-      const z = zlib as unknown as {
-        createZstdCompress(o: unknown): Transform;
-        constants: Record<string, number>;
-      };
-      return z.createZstdCompress({
-        chunkSize: 256 * 1024,
-        params: { [z.constants.ZSTD_c_compressionLevel]: 3 },
-      });
-    }
+    case "zstd":
+      return createZstdTransform();
   }
+}
+
+/**
+ * The codec behind `kind`, for cache keys: compressed bytes are reused only
+ * from the same codec (another libzstd may write other bytes). Fails with a
+ * {@link ZstdError} up front when zstd is asked for and libzstd is missing.
+ *
+ * @example
+ * ```ts
+ * await compressorId("zstd"); // "zstd/libzstd-1.5.4"
+ * ```
+ */
+export async function compressorId(kind: Compressor): Promise<string> {
+  return kind === "zstd" ? `zstd/libzstd-${await libZstdVersion()}` : kind;
+}
+
+/** libzstd as a node:stream Transform (opened on first use; freed when destroyed). */
+function createZstdTransform(): Transform {
+  let opened: Promise<ZstdCompressor> | undefined;
+  const open = () => (opened ??= ZstdCompressor.open());
+  return new Transform({
+    transform(chunk: Uint8Array, _encoding, done) {
+      open().then((z) => {
+        z.push(chunk, (part) => this.push(part.slice()));
+        done();
+      }, done);
+    },
+    flush(done) {
+      open().then((z) => {
+        z.end((part) => this.push(part.slice()));
+        done();
+      }, done);
+    },
+    destroy(error, done) {
+      opened?.then((z) => z.free(), () => {});
+      done(error);
+    },
+  });
 }

@@ -12,14 +12,14 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { BlobStore } from "../cache/blob_store.ts";
-import { type Compressor, COMPRESSOR_EXTENSION } from "../codec/compress.ts";
+import { type Compressor, COMPRESSOR_EXTENSION, compressorId } from "../codec/compress.ts";
 import type { BuiltImage } from "../image/image.ts";
 import { layersForSink } from "../image/convert_layers.ts";
 import { ociManifest } from "../image/manifest.ts";
 import { OCI } from "../image/media_types.ts";
 import { dockerArchiveEntries, writeDockerArchive } from "../sink/docker_archive.ts";
 import { writeTar } from "../tar/writer.ts";
-import { writeAtomically } from "../util/atomic.ts";
+import { checkOutputFolder, writeAtomically } from "../util/atomic.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { repositoryName } from "./image_attrs.ts";
 import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
@@ -114,6 +114,7 @@ interface ResolveOptions {
 /** Builds `image` into the store with layers as the sink wants them. */
 async function resolveForSink(image: ImageDefinition, o: ResolveOptions): Promise<BuiltImage> {
   const layerCompressor: Compressor = o.format === "docker-archive" ? "none" : o.compressor;
+  await compressorId(o.compressor); // a missing libzstd fails here, before any work
   const resolved = await image.resolve(createContext(o.store, layerCompressor, o.progress));
   const built = {
     ...resolved,
@@ -174,8 +175,9 @@ export async function build(image: ImageDefinition | Artifact, options: BuildOpt
   const compressor = options.compressor ?? image.compressor;
   const store = BlobStore.open(options.cacheDir);
   const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
-  const built = await resolveForSink(image, { format, compressor, store, progress, repoTag: options.repoTag });
   const path = resolve(options.out ?? defaultOutputPath(image, format, compressor));
+  checkOutputFolder(path);
+  const built = await resolveForSink(image, { format, compressor, store, progress, repoTag: options.repoTag });
   progress.begin(`${built.repoName}:${built.tag}: writing ${format}`);
   const count = (n: number) => progress.add(n);
   switch (format) {

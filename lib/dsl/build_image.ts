@@ -11,7 +11,7 @@
  * @module
  */
 
-import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
+import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
 import { sha256Hex } from "../codec/sha256.ts";
 import { jqBytes, nixJsonOrder } from "../image/config.ts";
 import type { BuiltImage } from "../image/image.ts";
@@ -281,7 +281,7 @@ class BuildImageDefinition extends ImageDefinition {
   }
 
   /** The cache key of a runAsRoot layer, or null when a source cannot be identified without reading it. */
-  #rootLayerKey(context: BuildContext, upper: FileTree, base: BaseImage | null): string | null {
+  #rootLayerKey(codec: string, upper: FileTree, base: BaseImage | null): string | null {
     const args = this.#args;
     return fingerprintEntries(upper.toEntries({ root: "." }), {
       runAsRoot: args.runAsRoot,
@@ -289,7 +289,7 @@ class BuildImageDefinition extends ImageDefinition {
       includeNixDB: args.includeNixDB ?? false,
       mode: this.#mode,
       base: base?.layers.map((l) => l.diffId) ?? [],
-      compressor: context.layerCompressor,
+      compressor: codec,
     });
   }
 
@@ -303,7 +303,7 @@ class BuildImageDefinition extends ImageDefinition {
     let layer;
     try {
       // A VM run costs seconds: its layer is kept, keyed by everything that goes into it (as Nix's derivation is).
-      const rootKey = args.runAsRoot != null ? this.#rootLayerKey(context, tree, base) : null;
+      const rootKey = args.runAsRoot != null ? this.#rootLayerKey(await compressorId(context.layerCompressor), tree, base) : null;
       const cached = rootKey ? context.store.getRecord<Layer>("run-as-root", rootKey) : undefined;
       if (cached && context.store.has(cached.digest)) {
         layer = cached;

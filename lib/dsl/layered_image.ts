@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { createHash } from "node:crypto";
-import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
+import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
 import type { BuiltImage } from "../image/image.ts";
 import type { Layer } from "../image/layer.ts";
 import { writeLayer } from "../image/write_layer.ts";
@@ -292,7 +292,7 @@ class LayeredImageDefinition extends ImageDefinition {
         fakeRootCommands: args.fakeRootCommands ?? "",
         enableFakechroot: args.enableFakechroot ?? false,
         includeNixDB: args.includeNixDB ?? false,
-        compressor: context.layerCompressor,
+        compressor: await compressorId(context.layerCompressor),
       })).digest("hex");
       const cached = context.store.getRecord<CustomisationRecord>("customisation", key);
       if (cached && context.store.has(cached.layer.digest)) return cached;

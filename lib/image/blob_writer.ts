@@ -1,6 +1,6 @@
 /**
  * The back half of the layer pipeline, shared by the worker thread and the
- * in-thread fallback: hash the uncompressed bytes (diff_id), compress, hash
+ * in-thread writer: hash the uncompressed bytes (diff_id), compress, hash
  * the stored bytes (digest), append to a file.
  *
  * @module
@@ -9,6 +9,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { once } from "node:events";
 import { type Compressor, createCompressor } from "../codec/compress.ts";
+import { ZstdCompressor } from "../codec/libzstd.ts";
 import { Rechunker } from "../codec/rechunk.ts";
 import { type Digest, Sha256Counter } from "../codec/sha256.ts";
 
@@ -38,7 +39,19 @@ export class BlobWriter {
   readonly #fd: number;
   readonly #diff = new Sha256Counter();
   readonly #stored = new Sha256Counter();
+  /** gzip: a node:zlib stream. */
   readonly #compress;
+  /** zstd: libzstd, called directly (it copies the input and compresses on its own threads). */
+  readonly #zstd: Promise<ZstdCompressor> | undefined;
+  /** Chunks handed over with `transfer`, free again once written: see {@link pool}. */
+  readonly #free: Uint8Array[] = [];
+  /** Recycled chunk buffers for the producer (`writeTar`'s `pool`): flat memory, little garbage. */
+  readonly pool = {
+    take: (size: number): Uint8Array | undefined => {
+      const i = this.#free.findIndex((b) => b.byteLength === size);
+      return i < 0 ? undefined : this.#free.splice(i, 1)[0];
+    },
+  };
   // Copying pieces lets the caller reuse its chunk as soon as write() resolves.
   readonly #rechunk = new Rechunker(1 << 20, true);
   #failure: Error | undefined;
@@ -46,38 +59,60 @@ export class BlobWriter {
 
   constructor(path: string, readonly compressor: Compressor) {
     this.#fd = openSync(path, "w");
+    if (compressor === "zstd") {
+      this.#zstd = ZstdCompressor.open();
+      this.#zstd.catch(() => {}); // reported by write/finish
+      this.#compress = null;
+      return;
+    }
     this.#compress = createCompressor(compressor);
     if (this.#compress) {
-      this.#compress.on("data", (out: Uint8Array) => {
-        this.#stored.update(out);
-        writeAll(this.#fd, out);
-      });
+      this.#compress.on("data", (out: Uint8Array) => this.#store(out));
       this.#compress.on("error", (e: Error) => (this.#failure ??= e));
       this.#ended = once(this.#compress, "end");
     }
   }
 
+  #store(out: Uint8Array): void {
+    this.#stored.update(out);
+    writeAll(this.#fd, out);
+  }
+
   /**
    * Feeds uncompressed bytes; resolves when the compressor can take more.
-   * The chunk is not referenced after the returned promise resolves.
+   * The chunk is not referenced after the returned promise resolves; with
+   * `transfer` (the caller gives the whole buffer up) it is offered again
+   * through {@link pool}.
    */
-  async write(chunk: Uint8Array, _transfer?: boolean): Promise<void> {
+  async write(chunk: Uint8Array, transfer = false): Promise<void> {
     if (this.#failure) throw this.#failure;
     this.#diff.update(chunk);
-    if (!this.#compress) {
+    if (this.#zstd) {
+      (await this.#zstd).push(chunk, (part) => this.#store(part));
+    } else if (!this.#compress) {
       writeAll(this.#fd, chunk);
-      return;
+    } else {
+      await this.#feed(chunk);
     }
+    if (transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && this.#free.length < 4) {
+      this.#free.push(chunk);
+    }
+  }
+
+  async #feed(chunk: Uint8Array): Promise<void> {
+    const compress = this.#compress!;
     for (const piece of this.#rechunk.push(chunk)) {
       // The write callback runs once the compressor has consumed the piece: then it can be reused.
-      if (!this.#compress.write(piece, () => this.#rechunk.recycle(piece))) await once(this.#compress, "drain");
+      if (!compress.write(piece, () => this.#rechunk.recycle(piece))) await once(compress, "drain");
     }
   }
 
   /** Flushes, closes the file and returns the digests. */
   async finish(): Promise<BlobWriterResult> {
     try {
-      if (this.#compress) {
+      if (this.#zstd) {
+        (await this.#zstd).end((part) => this.#store(part));
+      } else if (this.#compress) {
         for (const piece of this.#rechunk.finish()) this.#compress.write(piece);
         this.#compress.end();
         await this.#ended;
@@ -87,7 +122,7 @@ export class BlobWriter {
       closeSync(this.#fd);
     }
     const diffId = this.#diff.digest();
-    if (!this.#compress) return { diffId, digest: diffId, size: this.#diff.size };
+    if (this.compressor === "none") return { diffId, digest: diffId, size: this.#diff.size };
     return { diffId, digest: this.#stored.digest(), size: this.#stored.size };
   }
 
@@ -95,6 +130,7 @@ export class BlobWriter {
   abort(): void {
     try {
       this.#compress?.destroy();
+      this.#zstd?.then((z) => z.free(), () => {});
       closeSync(this.#fd);
     } catch {
       // Already closed.

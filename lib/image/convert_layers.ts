@@ -7,7 +7,7 @@
  */
 
 import type { BlobStore } from "../cache/blob_store.ts";
-import type { Compressor } from "../codec/compress.ts";
+import { type Compressor, compressorId } from "../codec/compress.ts";
 import { decompress } from "../codec/decompress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { Layer } from "./layer.ts";
@@ -29,7 +29,7 @@ interface Converted {
  */
 export async function convertLayer(store: BlobStore, layer: Layer, compressor: Compressor): Promise<Layer> {
   if (layer.compressor === compressor) return layer;
-  const key = `${layer.digest.slice(7)}-${compressor}`;
+  const key = `${layer.digest.slice(7)}-${(await compressorId(compressor)).replace("/", "-")}`;
   const known = store.getRecord<Converted>("converted", key);
   if (known && store.has(known.digest)) return { ...layer, ...known, compressor };
   if (compressor === "none" && store.has(layer.diffId)) {

@@ -127,7 +127,9 @@ const THREAD_THRESHOLD = 32 << 20;
 
 /**
  * A worker-backed sink for large streams, or the in-thread one for small
- * streams, when `DOCKWRIGHT_THREADS=0`, or when a worker cannot be started.
+ * streams, for zstd (libzstd compresses on threads of its own, so another
+ * thread would only add copies and memory), when `DOCKWRIGHT_THREADS=0`, or
+ * when a worker cannot be started.
  *
  * @example
  * ```ts
@@ -135,7 +137,7 @@ const THREAD_THRESHOLD = 32 << 20;
  * ```
  */
 export function openChunkSink(path: string, compressor: Compressor, sizeHint = Infinity): ChunkSink {
-  if (process.env.DOCKWRIGHT_THREADS !== "0" && sizeHint >= THREAD_THRESHOLD) {
+  if (process.env.DOCKWRIGHT_THREADS !== "0" && compressor !== "zstd" && sizeHint >= THREAD_THRESHOLD) {
     try {
       return new ThreadedBlobWriter(path, compressor);
     } catch {

@@ -17,7 +17,7 @@
 
 import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import type { Compressor } from "../codec/compress.ts";
+import { type Compressor, compressorId } from "../codec/compress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
@@ -28,7 +28,8 @@ import { type BufferPool, type ChunkSink, openChunkSink } from "./threaded_blob_
 /** What the cache remembers about a layer fingerprint. */
 interface LayerRecord {
   diffId: Digest;
-  blobs: Partial<Record<Compressor, BlobRef>>;
+  /** Keyed by {@link compressorId}: blobs of another codec are not reused. */
+  blobs: Partial<Record<string, BlobRef>>;
 }
 
 /** Byte counts reported while a layer is written. */
@@ -101,6 +102,7 @@ export async function writeLayer(
 ): Promise<Layer> {
   const recordSize = options.recordSize ?? 10240;
   const fingerprint = fingerprintEntries(entries, { recordSize, extra: options.fingerprintExtra ?? null });
+  const codec = await compressorId(compressor);
   const record = fingerprint ? store.getRecord<LayerRecord>("layers", fingerprint) : undefined;
   const done = (diffId: Digest, blob: BlobRef): Layer => ({
     diffId,
@@ -111,11 +113,11 @@ export async function writeLayer(
   });
   const remember = (diffId: Digest, blob: BlobRef) => {
     if (!fingerprint) return;
-    const blobs = { ...(record?.diffId === diffId ? record.blobs : {}), [compressor]: blob };
+    const blobs = { ...(record?.diffId === diffId ? record.blobs : {}), [codec]: blob };
     store.putRecord("layers", fingerprint, { diffId, blobs } satisfies LayerRecord);
   };
   if (record) {
-    const cached = record.blobs[compressor];
+    const cached = record.blobs[codec];
     if (cached && store.has(cached.digest)) return done(record.diffId, cached);
     if (compressor !== "none" && store.has(record.diffId)) {
       const { diffId, blob } = await storeTarStream(

@@ -4,13 +4,15 @@
  * @module
  */
 
-import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { discardTemp, releaseTemp, tempPathFor } from "./temp_files.ts";
 
 /**
  * Produces `target` by letting `produce` write a temporary path beside it,
  * then renaming it into place. If `produce` throws, the temporary path is
- * removed and `target` is left as it was.
+ * removed and `target` is left as it was. The folder `target` goes in must
+ * exist (see {@link checkOutputFolder}).
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@ export async function writeAtomically(
   target: string,
   produce: (tempPath: string) => Promise<void> | void,
 ): Promise<void> {
+  checkOutputFolder(target);
   const tmp = tempPathFor(target);
   try {
     await produce(tmp);
@@ -40,6 +43,22 @@ export async function writeAtomically(
   } catch (error) {
     discardTemp(tmp);
     throw error;
+  }
+}
+
+/**
+ * Throws a clear error when the folder an output goes in does not exist;
+ * builders call it before any work, so a long build does not fail at the end.
+ *
+ * @example
+ * ```ts
+ * checkOutputFolder("/out/image.tar"); // throws unless /out is a folder
+ * ```
+ */
+export function checkOutputFolder(target: string): void {
+  const folder = dirname(target);
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`cannot write ${target}: the folder ${folder} does not exist; create it or choose another output path`);
   }
 }
 

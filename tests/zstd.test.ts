@@ -1,0 +1,129 @@
+/**
+ * zstd through libzstd: the same bytes as the `zstd` command Nix runs
+ * (`zstd -T<n>`, level 3), whatever the chunking or the number of worker
+ * threads, and a clear error when the library cannot be loaded.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { build, buildImage, greeterExecutable, writeTextFile } from "../mod.ts";
+import { compressorId } from "../lib/codec/compress.ts";
+import { libZstdVersion, ZstdCompressor } from "../lib/codec/libzstd.ts";
+import { requireTools, rmrf, run, runOk, tempDir } from "./helpers/tools.ts";
+import { CLI, HELLO, RUNTIME, runTs } from "./helpers/dockwright.ts";
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** About 20 MiB, several of libzstd's 8 MiB jobs: text that compresses, and noise that does not. */
+function sample(): Uint8Array {
+  const out = new Uint8Array(20 << 20);
+  let x = 0x12345678;
+  for (let i = 0; i < out.length; i++) {
+    if ((i >> 16) % 3 === 0) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x & 0xff;
+    } else {
+      out[i] = "dockwright layers ".charCodeAt(i % 18);
+    }
+  }
+  return out;
+}
+
+function compress(data: Uint8Array, z: ZstdCompressor, piece: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const keep = (part: Uint8Array) => parts.push(part.slice());
+  for (let o = 0; o < data.length; o += piece) z.push(data.subarray(o, o + piece), keep);
+  z.end(keep);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The `zstd` command's version, e.g. "1.5.4". */
+async function cliVersion(): Promise<string> {
+  const { stdout } = await runOk("zstd", ["--version"]);
+  return /v(\d+\.\d+\.\d+)/.exec(stdout)![1];
+}
+
+describe("zstd (libzstd)", () => {
+  let dir: string;
+  before(() => {
+    dir = tempDir("dw-zstd-");
+  });
+  after(() => rmrf(dir));
+
+  it("writes the bytes of `zstd -3 -T1`, for any chunking and worker count", async (t) => {
+    if (!requireTools(t, ["zstd"])) return;
+    const data = sample();
+    const input = join(dir, "sample.bin");
+    writeFileSync(input, data);
+    const outputs = [
+      compress(data, await ZstdCompressor.open(3, 1), 1 << 20),
+      compress(data, await ZstdCompressor.open(3, 2), 4093),
+      compress(data, await ZstdCompressor.open(3, 3), 5 << 20),
+      compress(data, await ZstdCompressor.open(), data.length),
+    ];
+    for (const out of outputs.slice(1)) assert.equal(sha256(out), sha256(outputs[0]));
+    // Content checksum flag (bit 2 of the frame header descriptor), as the zstd command sets it.
+    assert.deepEqual([...outputs[0].subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+    assert.equal(outputs[0][4] & 0x04, 0x04);
+    const decoded = (await run("sh", ["-c", 'zstd -dc | sha256sum', "sh"], { input: outputs[0] })).stdout;
+    assert.equal(decoded.split(" ")[0], sha256(data));
+    // From a pipe, as Nix runs it (`tar | zstd`): given a file, zstd knows the size and tunes for it.
+    const cli = await runOk("sh", ["-c", 'zstd -3 -T1 -c < "$1"', "sh", input]);
+    const version = await libZstdVersion();
+    if (version === await cliVersion()) {
+      assert.equal(sha256(outputs[0]), sha256(cli.stdoutBytes), `libzstd ${version} vs the zstd command`);
+    } else {
+      t.diagnostic(`libzstd ${version} and the zstd command differ in version: compared by content only`);
+    }
+    assert.equal(await compressorId("zstd"), `zstd/libzstd-${version}`);
+    assert.equal(await compressorId("gz"), "gz");
+  });
+
+  it("compresses a docker-archive exactly as `zstd -3 -T1` does the uncompressed one", async (t) => {
+    if (!requireTools(t, ["zstd"])) return;
+    const image = buildImage({
+      name: "zsame",
+      copyToRoot: writeTextFile({ name: "hello", destination: "/bin/hello", text: greeterExecutable("zstd\n"), executable: true }),
+      config: { Cmd: ["/bin/hello"] },
+    });
+    const cacheDir = join(dir, "cache");
+    const plain = join(dir, "zsame.tar");
+    const zst = join(dir, "zsame.tar.zst");
+    await build(image, { out: plain, compressor: "none", cacheDir, progress: false });
+    await build(image, { out: zst, compressor: "zstd", cacheDir, progress: false });
+    if ((await libZstdVersion()) !== (await cliVersion())) {
+      t.diagnostic("libzstd and the zstd command differ in version: compared by content only");
+      const { stdout } = await runOk("sh", ["-c", 'zstd -dc "$1" | sha256sum', "sh", zst]);
+      assert.equal(stdout.split(" ")[0], sha256(readFileSync(plain)));
+      return;
+    }
+    const { stdout } = await runOk("sh", ["-c", 'zstd -3 -T1 -c < "$1" | sha256sum', "sh", plain]);
+    assert.equal(stdout.split(" ")[0], sha256(readFileSync(zst)));
+  });
+
+  it("without libzstd, a zstd build fails naming the fix and writes nothing", async () => {
+    const r = await runTs(RUNTIME, CLI, ["build", HELLO, "--compressor", "zstd", "--out", join(dir, "nolib.tar.zst"), "--cache-dir", join(dir, "cache-nolib")], {
+      env: { DOCKWRIGHT_LIBZSTD: join(dir, "no-such-libzstd.so") },
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: zstd compression needs the libzstd shared library, which could not be loaded/);
+    assert.match(r.stderr, /no-such-libzstd\.so/);
+    assert.match(r.stderr, /apt-get install libzstd1.*DOCKWRIGHT_LIBZSTD/);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes("nolib.tar")), [], "nothing written");
+    // gz and none do not need it.
+    const gz = await runTs(RUNTIME, CLI, ["build", HELLO, "--compressor", "gz", "--out", join(dir, "x.tar.gz"), "--cache-dir", join(dir, "cache-nolib")], {
+      env: { DOCKWRIGHT_LIBZSTD: join(dir, "no-such-libzstd.so") },
+    });
+    assert.equal(gz.code, 0, gz.stderr);
+  });
+});
