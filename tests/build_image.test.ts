@@ -270,9 +270,9 @@ describe("buildImage", () => {
     assert.equal(await pm.run("localhost/closure:1"), "from the store\n");
   });
 
-  it("a zstd layer bigger than the worker threshold decompresses to its diff_id (buffers are reused safely)", async (t) => {
-    if (!requireTools(t, ["zstd"])) return;
-    const src = join(dir, "big-zstd");
+  it("layers bigger than the worker threshold store the right bytes with none, gz and zstd (buffers are reused safely)", async (t) => {
+    if (!requireTools(t, ["zstd", "gzip"])) return;
+    const src = join(dir, "big-layer");
     mkdirSync(src);
     const bytes = new Uint8Array(20 << 20);
     let x = 1;
@@ -282,11 +282,18 @@ describe("buildImage", () => {
     }
     writeFileSync(join(src, "a"), bytes);
     writeFileSync(join(src, "b"), bytes.reverse());
-    const out = join(dir, "big-zstd.oci");
-    const r = await build(buildImage({ name: "big-zstd", copyToRoot: src }), { out, format: "oci", compressor: "zstd", cacheDir, progress: false });
-    const blob = join(out, "blobs", "sha256", r.layers[0].digest.slice(7));
-    const { stdout } = await runOk("sh", ["-c", 'zstd -dc "$1" | sha256sum', "sh", blob]);
-    assert.equal(`sha256:${stdout.split(" ")[0]}`, r.layers[0].diffId);
+    const diffIds = new Set<string>();
+    for (const [compressor, decode] of [["none", "cat"], ["gz", "gzip -dc"], ["zstd", "zstd -dc"]] as const) {
+      const out = join(dir, `big-${compressor}.oci`);
+      const r = await build(buildImage({ name: "big-layer", copyToRoot: src }), { out, format: "oci", compressor, cacheDir, progress: false });
+      const blob = join(out, "blobs", "sha256", r.layers[0].digest.slice(7));
+      const stored = await runOk("sh", ["-c", 'sha256sum "$1"', "sh", blob]);
+      assert.equal(`sha256:${stored.stdout.split(" ")[0]}`, r.layers[0].digest, `${compressor}: blob named by its digest`);
+      const { stdout } = await runOk("sh", ["-c", `${decode} "$1" | sha256sum`, "sh", blob]);
+      assert.equal(`sha256:${stdout.split(" ")[0]}`, r.layers[0].diffId, `${compressor}: decompresses to its diff_id`);
+      diffIds.add(r.layers[0].diffId);
+    }
+    assert.equal(diffIds.size, 1, "one diff_id whatever the compressor");
   });
 
   it("runs the hello example end to end from its own file", async (t) => {

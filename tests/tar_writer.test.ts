@@ -10,10 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TarEntry } from "../lib/tar/entry.ts";
 import { writeTar } from "../lib/tar/writer.ts";
+import { FileTree } from "../lib/tree/file_tree.ts";
 
-async function tarBytes(entries: TarEntry[]): Promise<Uint8Array> {
+async function tarBytes(entries: TarEntry[], chunkSize?: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  for await (const c of writeTar(entries)) chunks.push(c);
+  for await (const c of writeTar(entries, { chunkSize })) chunks.push(c);
   return new Uint8Array(Buffer.concat(chunks));
 }
 
@@ -192,5 +193,46 @@ describe("tar writer", () => {
     assert.deepEqual(out.subarray(512, 512 + big.length), big);
     const short: TarEntry = { ...entry, body: { kind: "stream", open: async function* () { yield big.subarray(0, 10); } } };
     await assert.rejects(tarBytes([short]), /stream gave 10 bytes, header says/);
+  });
+
+  it("archives host files of any size across chunk boundaries, and notices a file that grew or shrank", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dw-tar-host-"));
+    try {
+      for (const size of [0, 1, 511, 512, 513, 1023, 1024, 1025, 3000]) {
+        const content = new Uint8Array(size).map((_, i) => (i * 7 + 1) & 0xff);
+        const path = join(dir, `f${size}`);
+        writeFileSync(path, content);
+        const entry = (declared: number): TarEntry => ({
+          ...base, path: "f", type: "file", mode: 0o644, size: declared, body: { kind: "host", path, identity: "x" },
+        });
+        for (const chunkSize of [512, 1024, 1536, 1 << 20]) {
+          const out = await tarBytes([entry(size)], chunkSize);
+          assert.deepEqual(out.subarray(512, 512 + size), content, `size ${size}, chunks of ${chunkSize}`);
+          await assert.rejects(tarBytes([entry(size + 1)], chunkSize), (e: Error) => {
+            assert.equal(e.name, "SourceChangedError");
+            assert.match(e.message, new RegExp(`changed while it was being archived \\(expected ${size + 1} bytes, found ${size}\\)`));
+            return true;
+          });
+          if (size > 0) {
+            await assert.rejects(tarBytes([entry(size - 1)], chunkSize), /changed while it was being archived \(expected \d+ bytes, found more\)/);
+          }
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("orders folder entries by their UTF-8 bytes, as Python (and GNU tar --sort=name) do", () => {
+    const names = ["b", "B", "a-b", "a.b", "a", "ab", "é", "z\u{e000}", "z\u{ffff}", "z\u{10000}", "z\u{1f600}", "\u{fffd}", "0", "~"];
+    const tree = new FileTree();
+    for (const name of names) tree.put(name, { type: "file", mode: 0o644, size: 0, body: { kind: "bytes", bytes: new Uint8Array() } });
+    const ours = tree.toEntries({ root: null }).map((e) => e.path);
+    const python = spawnSync("python3", ["-c", "import json,sys; print(json.dumps(sorted(json.load(sys.stdin), key=lambda s: s.encode())))"], {
+      input: JSON.stringify(names),
+      encoding: "utf8",
+    });
+    assert.equal(python.status, 0, python.stderr);
+    assert.deepEqual(ours, JSON.parse(python.stdout));
   });
 });

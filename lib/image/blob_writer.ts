@@ -20,13 +20,15 @@ export interface BlobWriterResult {
   size: number;
 }
 
-function writeAll(fd: number, chunk: Uint8Array): void {
+/** Writes all of `chunk` to `fd` (writeSync may write less than asked). */
+export function writeAll(fd: number, chunk: Uint8Array): void {
   let offset = 0;
   while (offset < chunk.length) offset += writeSync(fd, chunk, offset, chunk.length - offset);
 }
 
 /**
- * Hashes, compresses and writes a stream of uncompressed tar bytes to `path`.
+ * Hashes, compresses and writes a stream of uncompressed tar bytes to `path`
+ * (`null`: only hash, for `none` when another thread writes the bytes).
  *
  * @example
  * ```ts
@@ -36,7 +38,7 @@ function writeAll(fd: number, chunk: Uint8Array): void {
  * ```
  */
 export class BlobWriter {
-  readonly #fd: number;
+  readonly #fd: number | null;
   readonly #diff = new Sha256Counter();
   readonly #stored = new Sha256Counter();
   /** gzip: a node:zlib stream. */
@@ -57,8 +59,9 @@ export class BlobWriter {
   #failure: Error | undefined;
   #ended: Promise<unknown> | undefined;
 
-  constructor(path: string, readonly compressor: Compressor) {
-    this.#fd = openSync(path, "w");
+  constructor(path: string | null, readonly compressor: Compressor) {
+    if (path === null && compressor !== "none") throw new TypeError("a compressed blob needs a path");
+    this.#fd = path === null ? null : openSync(path, "w");
     if (compressor === "zstd") {
       this.#zstd = ZstdCompressor.open();
       this.#zstd.catch(() => {}); // reported by write/finish
@@ -75,7 +78,7 @@ export class BlobWriter {
 
   #store(out: Uint8Array): void {
     this.#stored.update(out);
-    writeAll(this.#fd, out);
+    writeAll(this.#fd!, out);
   }
 
   /**
@@ -90,7 +93,7 @@ export class BlobWriter {
     if (this.#zstd) {
       (await this.#zstd).push(chunk, (part) => this.#store(part));
     } else if (!this.#compress) {
-      writeAll(this.#fd, chunk);
+      if (this.#fd !== null) writeAll(this.#fd, chunk);
     } else {
       await this.#feed(chunk);
     }
@@ -119,7 +122,7 @@ export class BlobWriter {
         if (this.#failure) throw this.#failure;
       }
     } finally {
-      closeSync(this.#fd);
+      if (this.#fd !== null) closeSync(this.#fd);
     }
     const diffId = this.#diff.digest();
     if (this.compressor === "none") return { diffId, digest: diffId, size: this.#diff.size };
@@ -131,7 +134,7 @@ export class BlobWriter {
     try {
       this.#compress?.destroy();
       this.#zstd?.then((z) => z.free(), () => {});
-      closeSync(this.#fd);
+      if (this.#fd !== null) closeSync(this.#fd);
     } catch {
       // Already closed.
     }

@@ -8,7 +8,8 @@
 import process from "node:process";
 import { Worker } from "node:worker_threads";
 import type { Compressor } from "../codec/compress.ts";
-import { BlobWriter, type BlobWriterResult } from "./blob_writer.ts";
+import { closeSync, openSync } from "node:fs";
+import { BlobWriter, type BlobWriterResult, writeAll } from "./blob_writer.ts";
 
 /** Buffers a sink hands back for reuse once it is done with them. */
 export interface BufferPool {
@@ -45,6 +46,11 @@ const MAX_IN_FLIGHT = 16 << 20;
  */
 export class ThreadedBlobWriter implements ChunkSink {
   readonly #worker: Worker;
+  /**
+   * For `none` this thread writes the file and the worker only hashes: the
+   * hash is the slower half, so the two halves then take about equal time.
+   */
+  readonly #fd: number | null;
   #inFlight = 0;
   #waiter: (() => void) | undefined;
   #error: Error | undefined;
@@ -58,8 +64,9 @@ export class ThreadedBlobWriter implements ChunkSink {
   };
 
   constructor(path: string, compressor: Compressor) {
+    this.#fd = compressor === "none" ? openSync(path, "w") : null;
     this.#worker = new Worker(new URL("./layer_worker.ts", import.meta.url), {
-      workerData: { path, compressor },
+      workerData: { path: this.#fd === null ? path : null, compressor },
     });
     this.#result = new Promise((resolve, reject) => {
       this.#worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
@@ -93,6 +100,7 @@ export class ThreadedBlobWriter implements ChunkSink {
   async write(chunk: Uint8Array, transfer = false): Promise<void> {
     if (this.#error) throw this.#error;
     // Transferring detaches the whole buffer: copy unless the caller owns it and it is not mostly waste.
+    if (this.#fd !== null) writeAll(this.#fd, chunk);
     const owned = transfer && chunk.buffer.byteLength <= 2 * chunk.byteLength ? chunk : chunk.slice();
     this.#inFlight += owned.byteLength;
     const buffer = owned.buffer as ArrayBuffer;
@@ -113,13 +121,21 @@ export class ThreadedBlobWriter implements ChunkSink {
     try {
       return await this.#result;
     } finally {
+      this.#closeFile();
       await this.#worker.terminate();
     }
   }
 
   abort(): void {
+    this.#closeFile();
     void this.#worker.terminate();
   }
+
+  #closeFile(): void {
+    if (this.#fd !== null && !this.#closed) closeSync(this.#fd);
+    this.#closed = true;
+  }
+  #closed = false;
 }
 
 /** Below this many bytes a worker costs more to start than it saves. */

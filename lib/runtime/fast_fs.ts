@@ -9,7 +9,7 @@
  * @module
  */
 
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 
 /** The stat fields dockwright uses. */
 export interface FastStat {
@@ -131,8 +131,6 @@ export function fastReadDir(path: string): string[] {
 
 /** A file opened for sequential reading. */
 export interface SequentialReader {
-  /** Size of the open file, from fstat. */
-  readonly size: number;
   /** Reads up to `length` bytes into `buf` at `offset`; returns 0 at end of file. */
   read(buf: Uint8Array, offset: number, length: number): number;
   close(): void;
@@ -140,7 +138,6 @@ export interface SequentialReader {
 
 interface DenoFile {
   readSync(p: Uint8Array): number | null;
-  statSync(): { size: number };
   close(): void;
 }
 
@@ -150,8 +147,8 @@ interface DenoFile {
  * @example
  * ```ts
  * const f = openSequential("/etc/hostname");
- * const buf = new Uint8Array(f.size);
- * f.read(buf, 0, buf.length);
+ * const buf = new Uint8Array(4096);
+ * const n = f.read(buf, 0, buf.length); // 0 at the end of the file
  * f.close();
  * ```
  */
@@ -159,30 +156,14 @@ export function openSequential(path: string): SequentialReader {
   const d = deno as unknown as { openSync?(p: string): DenoFile } | undefined;
   if (d?.openSync) {
     const file = d.openSync(path);
-    let size: number;
-    try {
-      size = file.statSync().size;
-    } catch (error) {
-      file.close();
-      throw error;
-    }
     return {
-      size,
       read: (buf, offset, length) => file.readSync(buf.subarray(offset, offset + length)) ?? 0,
       close: () => file.close(),
     };
   }
   const fd = openSync(path, "r");
   let position = 0;
-  let size: number;
-  try {
-    size = fstatSync(fd).size;
-  } catch (error) {
-    closeSync(fd);
-    throw error;
-  }
   return {
-    size,
     read: (buf, offset, length) => {
       const n = readSync(fd, buf, offset, length, position);
       position += n;

@@ -27,7 +27,7 @@ export interface TarWriteOptions {
 export class SourceChangedError extends Error {
   constructor(readonly path: string, expected: number, actual: number) {
     super(
-      `${path} changed while it was being archived (expected ${expected} bytes, found ${actual}); ` +
+      `${path} changed while it was being archived (expected ${expected} bytes, found ${actual > expected ? "more" : actual}); ` +
         `make sure nothing writes to the image's source files during a build`,
     );
     this.name = "SourceChangedError";
@@ -76,14 +76,18 @@ class ChunkAssembler {
     }
   }
 
-  /** Reads up to `length` bytes from `file` straight into the buffer. Returns bytes read. */
-  readFrom(file: SequentialReader, length: number): number {
+  /**
+   * Reads up to `length` bytes from `file` straight into the buffer. Returns
+   * the bytes asked for (less than `length` when the buffer is nearly full)
+   * and the bytes read.
+   */
+  readFrom(file: SequentialReader, length: number): { want: number; got: number } {
     if (this.#used === this.chunkSize) this.flush();
     const want = Math.min(length, this.chunkSize - this.#used);
     const got = file.read(this.#buf, this.#used, want);
     this.#used += got;
     this.total += got;
-    return got;
+    return { want, got };
   }
 
   flush(): void {
@@ -119,13 +123,20 @@ async function* writeBody(entry: TarEntry, out: ChunkAssembler): AsyncGenerator<
   if (body.kind === "host") {
     const file = openSequential(body.path);
     try {
-      if (file.size !== entry.size) throw new SourceChangedError(body.path, entry.size, file.size);
+      // No fstat: each read asks for one byte more than is left, so a short
+      // read proves the end of the file and a long one that the file grew.
       let position = 0;
+      let atEnd = false;
       while (position < entry.size) {
-        const got = out.readFrom(file, entry.size - position);
+        const { want, got } = out.readFrom(file, entry.size - position + 1);
         if (got === 0) throw new SourceChangedError(body.path, entry.size, position);
         position += got;
+        if (position > entry.size) throw new SourceChangedError(body.path, entry.size, position);
+        atEnd = got < want;
         yield* out.drain();
+      }
+      if (!atEnd && file.read(new Uint8Array(1), 0, 1) > 0) {
+        throw new SourceChangedError(body.path, entry.size, entry.size + 1);
       }
     } finally {
       file.close();

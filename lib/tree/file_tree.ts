@@ -44,16 +44,24 @@ export interface SerializeOptions {
   mtime?: number;
 }
 
-const encoder = new TextEncoder();
-
-/** Orders names by their UTF-8 bytes, as C's strcmp does. */
+/**
+ * Orders names by their UTF-8 bytes, as C's strcmp does, without encoding
+ * them: UTF-16 code units sort like UTF-8 bytes except that surrogates
+ * (code points above U+FFFF) must sort after U+E000..U+FFFF.
+ */
 export function compareNames(a: string, b: string): number {
-  if (a === b) return 0;
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x >= 0xd800 && y >= 0xd800 ? codePointRank(x) - codePointRank(y) : x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Moves surrogates above U+E000..U+FFFF, keeping each group's own order. */
+function codePointRank(unit: number): number {
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
 }
 
 /** Splits a tree path ("a/b/c", "/a/b", "./a") into components, rejecting "..". */
