@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { createPodman, requireTools, rmrf, run, runOk, tempDir, umociUnpack } from "./helpers/tools.ts";
 import { CLI, cliBuild, HELLO, ROOT, RUNTIME, runtimeCommand, runTs } from "./helpers/dockwright.ts";
 
@@ -162,6 +163,36 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     assert.deepEqual(readdirSync(work), ["image.ts"], "no output and no temp file next to it");
     assert.deepEqual(readdirSync(join(cache, "tmp")), [], "no temp blob left in the cache");
     assert.deepEqual(readdirSync(join(cache, "blobs", "sha256")), [], "no partial blob in the cache");
+  });
+
+  it("removes a layered image's script folder when interrupted while fakeRootCommands runs", async (t) => {
+    if (!requireTools(t, ["fakeroot"])) return;
+    const work = join(dir, "interrupt-layered");
+    const tmp = join(work, "tmp");
+    mkdirSync(tmp, { recursive: true });
+    const file = join(work, "image.ts");
+    writeFileSync(
+      file,
+      `import { buildLayeredImage, writeTextDir } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x", "x")], fakeRootCommands: "mkdir started; chmod 555 etc; sleep 20" });
+`,
+    );
+    const [cmd, ...pre] = runtimeCommand(RUNTIME);
+    const child = spawn(cmd, [...pre, CLI, "build", file, "--cache-dir", join(dir, "cache-int-layered")], {
+      cwd: work,
+      stdio: "ignore",
+      env: { ...process.env, TMPDIR: tmp },
+    });
+    // Wait until the script runs in its folder, then interrupt.
+    const deadline = Date.now() + 60_000;
+    const started = () => readdirSync(tmp).some((n) => existsSync(join(tmp, n, "root", "started")));
+    while (Date.now() < deadline && !started()) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(started(), "the script started");
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.on("exit", (c, s) => r(c ?? (s ? 130 : null))));
+    assert.notEqual(code, 0);
+    assert.deepEqual(readdirSync(tmp), [], "no script folder left behind");
+    assert.deepEqual(readdirSync(work).sort(), ["image.ts", "tmp"], "no output");
   });
 
   it("streams: a streamLayeredImage gives a stream-<name> script, --stream writes the archive to stdout, -t renames", async (t) => {

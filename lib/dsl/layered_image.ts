@@ -7,7 +7,9 @@
  * @module
  */
 
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { releaseTemp, tempPathFor } from "../util/temp_files.ts";
+import { removeRootFolder } from "../run/root_folder.ts";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
@@ -309,7 +311,9 @@ class LayeredImageDefinition extends ImageDefinition {
     write: (t: FileTree, forceOwner: boolean) => Promise<CustomisationRecord>,
   ): Promise<CustomisationRecord> {
     const args = this.#args;
-    const work = mkdtempSync(join(tmpdir(), "dockwright-custom-"));
+    // Tracked, so Ctrl-C removes it too (it holds a copy of the customisation layer).
+    const work = tempPathFor(join(tmpdir(), "dockwright-custom"));
+    mkdirSync(work, { mode: 0o700 });
     try {
       const root = join(work, "root");
       mkdirSync(root);
@@ -335,7 +339,8 @@ class LayeredImageDefinition extends ImageDefinition {
       const after = readTreeBack(root, state, args.enableFakechroot === true && process.getuid?.() === 0);
       return await write(after, false);
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      removeRootFolder(work); // a script may have left read-only folders
+      releaseTemp(work);
     }
   }
 
