@@ -126,8 +126,21 @@ function parent(): void {
       // Where the blob store goes: the disk (default, what users get) or a tmpfs such as /dev/shm,
       // which takes the disk's write speed out of the comparison (the baselines write nothing).
       "cache-root": { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(`Usage: deno task bench [--size-mib 1024] [--runs 1] [--tree DIR] [--cache-root DIR]
+
+Builds one layer from a generated tree with none, gz and zstd under Deno and Bun, and compares
+the throughput with native pipelines on the same tree (tar | openssl / gzip -6 / zstd -3).
+
+  --size-mib N      size of the generated tree (default 1024)
+  --runs N          runs per runtime and compressor; the fastest counts (default 1)
+  --tree DIR        use this tree instead of generating one
+  --cache-root DIR  where the blob store goes (default: the temp folder; /dev/shm takes the disk out)`);
+    return;
+  }
   const sizeMiB = Number(values["size-mib"] ?? 1024);
   const runs = Number(values.runs ?? 1);
   const tree = values.tree ?? join(tmpdir(), `dockwright-bench-tree-${sizeMiB}`);

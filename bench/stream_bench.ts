@@ -72,7 +72,17 @@ async function child(dir: string, cache: string): Promise<void> {
 }
 
 function parent(): void {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { paths: { type: "string" }, "size-mib": { type: "string" } } });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { paths: { type: "string" }, "size-mib": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(`Usage: deno task bench:stream [--paths 300] [--size-mib 1024]
+
+Streams a generated closure of store paths as a layered image to /dev/null, cold and warm, under
+Deno and Bun, against tar | openssl dgst -sha256 over the same paths.`);
+    return;
+  }
   const paths = Number(values.paths ?? 300);
   const sizeMiB = Number(values["size-mib"] ?? 1024);
   const dir = join(tmpdir(), `dockwright-stream-bench-${paths}-${sizeMiB}`);
