@@ -165,8 +165,8 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     assert.deepEqual(readdirSync(join(cache, "blobs", "sha256")), [], "no partial blob in the cache");
   });
 
-  it("removes a layered image's script folder when interrupted while fakeRootCommands runs", async (t) => {
-    if (!requireTools(t, ["fakeroot"])) return;
+  it("removes a layered image's script folder, read-only folders included, when interrupted while a script runs", async (t) => {
+    if (!requireTools(t, ["setpriv"])) return;
     const work = join(dir, "interrupt-layered");
     const tmp = join(work, "tmp");
     mkdirSync(tmp, { recursive: true });
@@ -174,11 +174,15 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     writeFileSync(
       file,
       `import { buildLayeredImage, writeTextDir } from ${JSON.stringify(join(ROOT, "mod.ts"))};
-export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x", "x")], fakeRootCommands: "mkdir started; chmod 555 etc; sleep 20" });
+export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x", "x")], extraCommands: "mkdir -p ro/sub && touch ro/sub/f && chmod 555 ro/sub ro && mkdir started && sleep 20" });
 `,
     );
+    // As root, drop the capability that ignores file modes, so a 0555 folder resists removal as it does for a user.
     const [cmd, ...pre] = runtimeCommand(RUNTIME);
-    const child = spawn(cmd, [...pre, CLI, "build", file, "--cache-dir", join(dir, "cache-int-layered")], {
+    const asUser = process.getuid?.() === 0
+      ? ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search", "--", cmd]
+      : [cmd];
+    const child = spawn(asUser[0], [...asUser.slice(1), ...pre, CLI, "build", file, "--cache-dir", join(dir, "cache-int-layered")], {
       cwd: work,
       stdio: "ignore",
       env: { ...process.env, TMPDIR: tmp },

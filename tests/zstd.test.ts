@@ -85,6 +85,23 @@ describe("zstd (libzstd)", () => {
     } else {
       t.diagnostic(`libzstd ${version} and the zstd command differ in version: compared by content only`);
     }
+    // A tiny output buffer makes every call fill it, the end included: still one frame, the same bytes.
+    const slice = data.subarray(0, 1 << 20);
+    const reference = compress(slice, await ZstdCompressor.open(3, 2), 1 << 20);
+    for (const outSize of [31, 4096]) {
+      const small = compress(slice, await ZstdCompressor.open(3, 2, outSize), 65536);
+      assert.equal(sha256(small), sha256(reference), `output buffer of ${outSize} bytes`);
+    }
+    // One byte: every call fills the buffer, so the end must be told by libzstd, not by a short buffer.
+    const tiny = data.subarray(0, 64 << 10);
+    assert.equal(
+      sha256(compress(tiny, await ZstdCompressor.open(3, 2, 1), 4096)),
+      sha256(compress(tiny, await ZstdCompressor.open(3, 2), 1 << 20)),
+      "output buffer of 1 byte",
+    );
+    writeFileSync(input, slice);
+    const frames = await runOk("sh", ["-c", 'zstd -3 -T1 -c < "$1" | sha256sum', "sh", input]);
+    if (version === await cliVersion()) assert.equal(frames.stdout.split(" ")[0], sha256(reference));
     assert.equal(await compressorId("zstd"), `zstd/libzstd-${version}`);
     assert.equal(await compressorId("gz"), "gz");
   });

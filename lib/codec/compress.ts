@@ -63,16 +63,11 @@ function createZstdTransform(): Transform {
   const open = () => (opened ??= ZstdCompressor.open());
   return new Transform({
     transform(chunk: Uint8Array, _encoding, done) {
-      open().then((z) => {
-        z.push(chunk, (part) => this.push(part.slice()));
-        done();
-      }, done);
+      // Errors thrown while compressing go to `done` too (they fail the stream, not the process).
+      open().then((z) => z.push(chunk, (part) => this.push(part.slice()))).then(() => done(), done);
     },
     flush(done) {
-      open().then((z) => {
-        z.end((part) => this.push(part.slice()));
-        done();
-      }, done);
+      open().then((z) => z.end((part) => this.push(part.slice()))).then(() => done(), done);
     },
     destroy(error, done) {
       opened?.then((z) => z.free(), () => {});

@@ -126,6 +126,8 @@ let loaded: Promise<LibZstd> | undefined;
 /** Opens libzstd once per thread. */
 function loadLibZstd(): Promise<LibZstd> {
   return loaded ??= (async () => {
+    // The ZSTD_inBuffer/ZSTD_outBuffer structs are written as three 64-bit words.
+    if (process.arch === "ia32" || process.arch === "arm") throw new ZstdError("zstd compression needs a 64-bit runtime");
     const isDeno = typeof (globalThis as Any).Deno?.dlopen === "function";
     const reasons: string[] = [];
     for (const path of candidates()) {
@@ -139,7 +141,7 @@ function loadLibZstd(): Promise<LibZstd> {
         return lib;
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
-        if ((e as Error)?.name === "NotCapable" || /--allow-ffi|permission/i.test(message)) {
+        if ((e as Error)?.name === "NotCapable" || /--allow-ffi/.test(message)) {
           throw new ZstdError(`zstd compression loads libzstd, which needs Deno's --allow-ffi permission (or -A): ${message}`, { cause: e });
         }
         reasons.push(`${path}: ${message}`);
@@ -165,7 +167,7 @@ export async function libZstdVersion(): Promise<string> {
   return (await loadLibZstd()).version;
 }
 
-/** Output is collected in buffers of this size. */
+/** Output is collected in a buffer of this size (by default). */
 const OUT_SIZE = 1 << 20;
 
 /**
@@ -188,13 +190,16 @@ export type ZstdOutput = (part: Uint8Array) => void;
  */
 export class ZstdCompressor {
   #cctx: unknown;
-  readonly #out = new Uint8Array(OUT_SIZE);
+  readonly #out: Uint8Array;
   // Both structs in one buffer large enough to live outside the JS heap (its address never moves).
   readonly #structs = new BigUint64Array(new ArrayBuffer(4096));
   readonly #inStruct = new Uint8Array(this.#structs.buffer, 0, 24);
   readonly #outStruct = new Uint8Array(this.#structs.buffer, 32, 24);
 
-  private constructor(readonly lib: LibZstd, level: number, workers: number) {
+  private constructor(readonly lib: LibZstd, level: number, workers: number, outSize: number) {
+    // An ArrayBuffer of its own: Bun moves a small typed array's storage the first
+    // time a view of it is taken, which would leave libzstd writing to the old place.
+    this.#out = new Uint8Array(new ArrayBuffer(outSize));
     const cctx = lib.createCCtx();
     if (!cctx) throw new ZstdError("libzstd could not allocate a compression context (out of memory?)");
     this.#cctx = cctx;
@@ -210,16 +215,17 @@ export class ZstdCompressor {
       throw e;
     }
     this.#structs[4] = lib.address(this.#out);
-    this.#structs[5] = BigInt(OUT_SIZE);
+    this.#structs[5] = BigInt(outSize);
   }
 
   /**
    * A compressor at `level` (default 3, Nix's) using `workers` threads
    * (default: one per core, at most 8; each costs about 20 MiB). The output
-   * does not depend on `workers`.
+   * does not depend on `workers`, nor on `outSize`, the size of the output
+   * buffer (tests make it tiny to exercise the flush loop).
    */
-  static async open(level = 3, workers = Math.min(8, availableParallelism())): Promise<ZstdCompressor> {
-    return new ZstdCompressor(await loadLibZstd(), level, workers);
+  static async open(level = 3, workers = Math.min(8, availableParallelism()), outSize = OUT_SIZE): Promise<ZstdCompressor> {
+    return new ZstdCompressor(await loadLibZstd(), level, workers, outSize);
   }
 
   #check(code: bigint, doing: string): bigint {
@@ -239,10 +245,10 @@ export class ZstdCompressor {
       const remaining = this.#check(this.lib.compressStream2(this.#cctx, this.#outStruct, this.#inStruct, op), "compressing");
       const produced = Number(s[6]);
       if (produced > 0) emit(this.#out.subarray(0, produced));
-      const consumed = s[2] === s[1];
-      // Done when the input is taken and, at the end, nothing is left to flush;
-      // a full output buffer means there may be more to collect.
-      if (consumed && produced < OUT_SIZE && (op !== ZSTD_e_end || remaining === 0n)) break;
+      // At the end: done exactly when libzstd says nothing is left to flush (one
+      // more call would start a new, empty frame). Otherwise: done when the input
+      // is taken and the output buffer was not filled (a full one may mean more).
+      if (op === ZSTD_e_end ? remaining === 0n : s[2] === s[1] && produced < this.#out.length) break;
     }
   }
 

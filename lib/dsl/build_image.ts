@@ -34,7 +34,7 @@ import { buildTree, type ResolvedSource, resolveSources, type Source } from "./s
 import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
 import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
 import { mkdirSync } from "node:fs";
-import { releaseTemp, tempPathFor } from "../util/temp_files.ts";
+import { discardTemp, tempPathFor } from "../util/temp_files.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -43,7 +43,6 @@ import type { BaseImage } from "../image/read_image.ts";
 import { materializeTree, readTreeBack } from "../run/materialize.ts";
 import { nixDbScript } from "../run/nix_db.ts";
 import { overlayTree, RUN_AS_ROOT_MODES, type RunAsRootMode, runAsRootLayer } from "../run/run_as_root.ts";
-import { removeRootFolder } from "../run/root_folder.ts";
 import { runShell } from "../run/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
@@ -317,8 +316,7 @@ class BuildImageDefinition extends ImageDefinition {
         if (rootKey) context.store.putRecord("run-as-root", rootKey, layer);
       }
     } finally {
-      removeRootFolder(work); // may hold folders a script made read-only
-      releaseTemp(work);
+      discardTemp(work); // may hold folders a script made read-only
     }
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
     const ownConfig = nixJsonOrder({

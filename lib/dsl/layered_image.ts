@@ -8,8 +8,7 @@
  */
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { releaseTemp, tempPathFor } from "../util/temp_files.ts";
-import { removeRootFolder } from "../run/root_folder.ts";
+import { discardTemp, tempPathFor } from "../util/temp_files.ts";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
@@ -313,8 +312,8 @@ class LayeredImageDefinition extends ImageDefinition {
     const args = this.#args;
     // Tracked, so Ctrl-C removes it too (it holds a copy of the customisation layer).
     const work = tempPathFor(join(tmpdir(), "dockwright-custom"));
-    mkdirSync(work, { mode: 0o700 });
     try {
+      mkdirSync(work, { mode: 0o700 });
       const root = join(work, "root");
       mkdirSync(root);
       materializeTree(tree, root);
@@ -339,8 +338,7 @@ class LayeredImageDefinition extends ImageDefinition {
       const after = readTreeBack(root, state, args.enableFakechroot === true && process.getuid?.() === 0);
       return await write(after, false);
     } finally {
-      removeRootFolder(work); // a script may have left read-only folders
-      releaseTemp(work);
+      discardTemp(work); // a script may have left read-only folders
     }
   }
 

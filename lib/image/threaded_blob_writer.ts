@@ -65,9 +65,14 @@ export class ThreadedBlobWriter implements ChunkSink {
 
   constructor(path: string, compressor: Compressor) {
     this.#fd = compressor === "none" ? openSync(path, "w") : null;
-    this.#worker = new Worker(new URL("./layer_worker.ts", import.meta.url), {
-      workerData: { path: this.#fd === null ? path : null, compressor },
-    });
+    try {
+      this.#worker = new Worker(new URL("./layer_worker.ts", import.meta.url), {
+        workerData: { path: this.#fd === null ? path : null, compressor },
+      });
+    } catch (error) {
+      this.#closeFile(); // the caller falls back to an in-thread writer, which opens the file again
+      throw error;
+    }
     this.#result = new Promise((resolve, reject) => {
       this.#worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
         if (m.ack !== undefined) {

@@ -15,7 +15,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, lchownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync } from "node:fs";
+import { chmodSync, lchownSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from "node:fs";
 import { writeFileNode } from "./materialize.ts";
 import { join } from "node:path";
 import process from "node:process";
@@ -32,24 +32,6 @@ export interface Unapplied {
 /** The mode to write: the real one as root, else with the owner bits `owner` added. */
 function accessibleMode(mode: number, isRoot: boolean, owner: number): number {
   return isRoot ? mode & 0o7777 : (mode & 0o7777) | owner;
-}
-
-/**
- * Removes a folder written by {@link writeRootFolder}, or changed by a
- * script, even where modes forbid it (a 0555 folder with children).
- *
- * @example
- * ```ts
- * removeRootFolder("/tmp/run/rootfs");
- * ```
- */
-export function removeRootFolder(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch {
-    spawnSync("chmod", ["-R", "u+rwX", dir]);
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /**

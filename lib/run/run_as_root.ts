@@ -35,7 +35,8 @@ import type { Progress } from "../util/progress.ts";
 import { staticBusyboxPath } from "./busybox.ts";
 import { chrootRunner, scriptText } from "./chroot_runner.ts";
 import { readTreeBack } from "./materialize.ts";
-import { removeRootFolder, writeRootFolder } from "./root_folder.ts";
+import { writeRootFolder } from "./root_folder.ts";
+import { removeTree } from "../util/temp_files.ts";
 import { MissingToolError, requireHostTool, runShell, ScriptError, shellQuote } from "./shell.ts";
 import { changesBetween } from "./tree_diff.ts";
 import { chooseAccelerator } from "./vm/accelerator.ts";
@@ -134,7 +135,7 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   const unapplied = writeRootFolder(merged, rootfs);
   const rootDisk = join(job.workDir, "root.img");
   makeRootDisk(rootfs, rootDisk, job.diskSizeMiB, unapplied, job.workDir, merged.root.mode);
-  removeRootFolder(rootfs);
+  removeTree(rootfs);
   // The result tar holds the whole root: as big as the disk's contents, plus headers.
   const resultDisk = join(job.workDir, "result.img");
   makeSparseDisk(resultDisk, job.diskSizeMiB + 256);

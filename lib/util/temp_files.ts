@@ -9,6 +9,7 @@
  * @module
  */
 
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -17,10 +18,29 @@ import process from "node:process";
 const inFlight = new Set<string>();
 let handlersInstalled = false;
 
+/**
+ * Removes `path` (file or folder, recursively), even where modes forbid it:
+ * a script may leave 0555 folders with children, which only a `chmod` first
+ * lets a non-root user delete.
+ *
+ * @example
+ * ```ts
+ * removeTree("/tmp/run/rootfs");
+ * ```
+ */
+export function removeTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    spawnSync("chmod", ["-R", "u+rwX", path]);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
 function removeAll(): void {
   for (const path of inFlight) {
     try {
-      rmSync(path, { recursive: true, force: true });
+      removeTree(path);
     } catch {
       // Best effort while exiting.
     }
@@ -76,6 +96,9 @@ export function releaseTemp(path: string): void {
  * ```
  */
 export function discardTemp(path: string): void {
-  rmSync(path, { recursive: true, force: true });
-  inFlight.delete(path);
+  try {
+    removeTree(path);
+  } finally {
+    inFlight.delete(path);
+  }
 }

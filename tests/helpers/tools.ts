@@ -239,6 +239,7 @@ export const APT_PACKAGES: Readonly<Record<string, string>> = {
   "nix-build": "nix-bin",
   bwrap: "bubblewrap",
   unshare: "util-linux",
+  setpriv: "util-linux",
   python3: "python3",
   tar: "tar",
 };
