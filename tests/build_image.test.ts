@@ -11,10 +11,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, greeterExecutable, writeTextDir, writeTextFile } from "../mod.ts";
 import {
-  createPodman,
+  lazyPodman,
   gnuTarList,
   ociImageToolValidate,
-  type Podman,
   requireTools,
   rmrf,
   runcRun,
@@ -49,20 +48,17 @@ async function tarMember(archive: string, member: string): Promise<string> {
 describe("buildImage", () => {
   let dir: string;
   let cacheDir: string;
-  let podman: Podman | undefined;
+  const podman = lazyPodman();
+  const getPodman = podman.get;
 
   before(() => {
     dir = tempDir("dw-build-");
     cacheDir = join(dir, "cache");
   });
   after(async () => {
-    await podman?.close();
+    await podman.close();
     rmrf(dir);
   });
-  async function getPodman(): Promise<Podman> {
-    podman ??= await createPodman();
-    return podman;
-  }
 
   it("writes a docker-archive that podman loads and runs, laid out as Nix's buildImage", async (t) => {
     if (!requireTools(t, ["podman", "runc"])) return;

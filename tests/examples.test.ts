@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { build } from "../mod.ts";
-import { createPodman, inCI, type Podman, requireTools, rmrf, tempDir } from "./helpers/tools.ts";
+import { lazyPodman, inCI, requireTools, rmrf, tempDir } from "./helpers/tools.ts";
 import { defaultCacheDir } from "../lib/cache/blob_store.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
 import { ROOT } from "./helpers/dockwright.ts";
@@ -36,12 +36,12 @@ function hasVmKernel(): boolean {
 
 describe("examples", () => {
   let dir: string;
-  let podman: Podman | undefined;
+  const podman = lazyPodman();
   before(() => {
     dir = tempDir("dw-examples-");
   });
   after(async () => {
-    await podman?.close();
+    await podman.close();
     rmrf(dir);
   });
 
@@ -55,9 +55,9 @@ describe("examples", () => {
       const mod = await import(join(ROOT, "examples", example.dir, "image.ts"));
       const out = join(dir, `${example.dir}.tar`);
       await build(mod.default, { out, compressor: "none", cacheDir: join(dir, "cache"), progress: false });
-      podman ??= await createPodman();
-      await podman.load(out);
-      assert.match(await podman.run(example.image), example.expect);
+      const pm = await podman.get();
+      await pm.load(out);
+      assert.match(await pm.run(example.image), example.expect);
     });
   }
 });

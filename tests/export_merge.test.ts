@@ -9,12 +9,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { join } from "node:path";
 import { build, buildImage, buildLayeredImage, exportImage, mergeImages, writeTextDir } from "../mod.ts";
-import { createPodman, gnuTarList, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import { lazyPodman, gnuTarList, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
 
 describe("exportImage and mergeImages", () => {
   let dir: string;
   let cacheDir: string;
-  let podman: Podman | undefined;
+  const podman = lazyPodman();
+  const getPodman = podman.get;
   let busyboxDir: string;
 
   before(() => {
@@ -26,13 +27,9 @@ describe("exportImage and mergeImages", () => {
     if (bb) writeFileSync(join(busyboxDir, "bin", "busybox"), readFileSync(bb), { mode: 0o755 });
   });
   after(async () => {
-    await podman?.close();
+    await podman.close();
     rmrf(dir);
   });
-  async function getPodman(): Promise<Podman> {
-    podman ??= await createPodman();
-    return podman;
-  }
 
   /** A base (busybox + /etc/removed), then a layer that removes /etc/removed and overwrites /etc/kept. */
   function chain() {

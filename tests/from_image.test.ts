@@ -11,18 +11,18 @@ import { BlobStore } from "../lib/cache/blob_store.ts";
 import { ImageFormatError, readImage } from "../lib/image/read_image.ts";
 import { TarUnsafePathError } from "../lib/tar/errors.ts";
 import { build, buildImage, writeTextDir } from "../mod.ts";
-import { createPodman, type Podman, requireTools, rmrf, runOk, skopeoCopy, staticBusybox, tempDir } from "./helpers/tools.ts";
+import { lazyPodman, requireTools, rmrf, runOk, skopeoCopy, staticBusybox, tempDir } from "./helpers/tools.ts";
 
 describe("fromImage", () => {
   let dir: string;
   let cacheDir: string;
-  let podman: Podman | undefined;
+  const sandbox = lazyPodman();
   before(() => {
     dir = tempDir("dw-from-");
     cacheDir = join(dir, "cache");
   });
   after(async () => {
-    await podman?.close();
+    await sandbox.close();
     rmrf(dir);
   });
 
@@ -57,7 +57,7 @@ describe("fromImage", () => {
     const config = JSON.parse(await runOk("sh", ["-c", `zstd -dc '${out}' | tar -xOf - '${result.configDigest.slice(7)}.json'`]).then((r) => r.stdout));
     assert.deepEqual(config.config.Env, ["FROM_PARENT=true", "LAST_LAYER=parent", "FROM_CHILD=true", "LAST_LAYER=child"]);
     assert.equal(config.history.length, 3);
-    podman ??= await createPodman();
+    const podman = await sandbox.get();
     await podman.load(out);
     const bb = { entrypoint: "/bin/busybox" };
     const cat = await podman.run("localhost/chain-top:latest", ["cat", "/tmp/layer1", "/tmp/layer2", "/tmp/layer3"], bb);
@@ -78,7 +78,7 @@ describe("fromImage", () => {
     await build(busyboxImage("ext-base"), { out: layout, format: "oci", compressor: "gz", cacheDir, progress: false });
     const ociArchive = join(dir, "base.oci.tar");
     await build(busyboxImage("ext-base"), { out: ociArchive, format: "oci-archive", compressor: "zstd", cacheDir, progress: false });
-    podman ??= await createPodman();
+    const podman = await sandbox.get();
     for (const [i, from] of [viaSkopeo, gz, layout, ociArchive].entries()) {
       const image = buildImage({ name: `on-top-${i}`, tag: "t", fromImage: from, copyToRoot: writeTextDir("etc/extra", `${i}\n`) });
       const out = join(dir, `on-top-${i}.tar`);

@@ -19,7 +19,7 @@ import {
 } from "../mod.ts";
 import type { GraphNode } from "../mod.ts";
 import { storeHash } from "../lib/store/store_path.ts";
-import { createPodman, type Podman, pythonTarHeaders, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import { lazyPodman, pythonTarHeaders, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
 
 /** A store folder on disk plus its closure graph, the way `closureInfo` describes one. */
 class FakeStore {
@@ -65,7 +65,7 @@ describe("layered images", () => {
   let bb: string;
   let lib: string;
   let app: string;
-  let podman: Podman | undefined;
+  const podman = lazyPodman();
 
   before(() => {
     dir = tempDir("dw-layered-");
@@ -78,10 +78,10 @@ describe("layered images", () => {
     runOk("chmod", ["0555", `${app}/bin/app`]);
   });
   after(async () => {
-    await podman?.close();
+    await podman.close();
     rmrf(dir);
   });
-  const pm = async () => (podman ??= await createPodman());
+  const pm = podman.get;
   const common = () => ({ closureGraph: store.graph, storeDir: store.dir });
 
   /** Loads a docker-archive (decompressing gzip first: Debian's podman cannot read gzip archives). */

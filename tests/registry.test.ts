@@ -51,7 +51,7 @@ import {
   startTokenServer,
   type TokenServer,
 } from "./helpers/registry.ts";
-import { createPodman, type Podman, requireTools, rmrf, runOk, skopeoCopy, staticBusybox, tempDir, umociUnpack } from "./helpers/tools.ts";
+import { lazyPodman, requireTools, rmrf, runOk, skopeoCopy, staticBusybox, tempDir, umociUnpack } from "./helpers/tools.ts";
 
 const GREETING = "Hello from a registry!\n";
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
@@ -229,13 +229,13 @@ describe("registries over plain HTTP (docker-registry on 127.0.0.1)", () => {
   let dir: string;
   let registry: RegistryServer | undefined;
   let proxy: Proxy | undefined;
-  let podman: Podman | undefined;
+  const sandbox = lazyPodman();
 
   before(() => {
     dir = tempDir("dw-registry-");
   });
   after(async () => {
-    await podman?.close();
+    await sandbox.close();
     await proxy?.stop();
     await registry?.stop();
     rmrf(dir);
@@ -319,7 +319,7 @@ describe("registries over plain HTTP (docker-registry on 127.0.0.1)", () => {
     assert.equal(result.layers.length, 2);
     assert.equal(blobRequests(proxy, "GET").length, 2, "config and one layer downloaded");
     assertCacheClean(cacheDir);
-    podman ??= await createPodman();
+    const podman = await sandbox.get();
     await podman.load(out);
     assert.equal(await podman.run("localhost/app:latest"), "from the base\nfrom the app\nyes\n");
 

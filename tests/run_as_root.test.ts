@@ -11,7 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, buildImageWithNixDb, writeTextDir } from "../mod.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
-import { createPodman, inCI, nixStoreAdd, type Podman, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import { lazyPodman, inCI, nixStoreAdd, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
 
 const VM_TOOLS = ["qemu-system-x86_64", "mkfs.ext4", "debugfs", "busybox", "xz"];
 
@@ -64,7 +64,8 @@ const CHECK = [
 describe("buildImage runAsRoot", () => {
   let dir: string;
   let cacheDir: string;
-  let podman: Podman | undefined;
+  const podman = lazyPodman();
+  const getPodman = podman.get;
   let base: ReturnType<typeof buildImage>;
 
   before(() => {
@@ -73,13 +74,9 @@ describe("buildImage runAsRoot", () => {
     if (staticBusybox()) base = buildImage({ name: "busybox-base", tag: "1", copyToRoot: busyboxRoot(dir), compressor: "none" });
   });
   after(async () => {
-    await podman?.close();
+    await podman.close();
     rmrf(dir);
   });
-  async function getPodman(): Promise<Podman> {
-    podman ??= await createPodman();
-    return podman;
-  }
 
   async function runsInPodman(out: string, ref: string, cmd: string): Promise<string> {
     const p = await getPodman();

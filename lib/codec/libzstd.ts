@@ -81,24 +81,24 @@ const HOW_TO_INSTALL = "install libzstd (Debian/Ubuntu: apt-get install libzstd1
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-function openDeno(path: string): LibZstd {
+/** What differs between the runtimes' FFIs: opening, C strings, addresses. */
+interface Ffi {
+  // deno-lint-ignore no-explicit-any
+  symbols: Record<keyof typeof SYMBOLS, (...args: any[]) => any>;
+  cString(pointer: unknown): string;
+  address(view: Uint8Array): number | bigint;
+}
+
+function denoFfi(path: string): Ffi {
   const D = (globalThis as Any).Deno;
-  const lib = D.dlopen(path, SYMBOLS);
-  const s = lib.symbols;
-  const big = (v: number | bigint) => BigInt(v);
   return {
-    createCCtx: () => s.ZSTD_createCCtx(),
-    freeCCtx: (c) => void s.ZSTD_freeCCtx(c),
-    setParameter: (c, p, v) => big(s.ZSTD_CCtx_setParameter(c, p, v)),
-    compressStream2: (c, out, input, op) => big(s.ZSTD_compressStream2(c, out, input, op)),
-    isError: (code) => s.ZSTD_isError(code) !== 0,
-    errorName: (code) => new D.UnsafePointerView(s.ZSTD_getErrorName(code)).getCString(),
-    address: (view) => big(D.UnsafePointer.value(D.UnsafePointer.of(view))),
-    version: new D.UnsafePointerView(s.ZSTD_versionString()).getCString(),
+    symbols: D.dlopen(path, SYMBOLS).symbols,
+    cString: (p) => new D.UnsafePointerView(p).getCString(),
+    address: (view) => D.UnsafePointer.value(D.UnsafePointer.of(view)),
   };
 }
 
-async function openBun(path: string): Promise<LibZstd> {
+async function bunFfi(path: string): Promise<Ffi> {
   // A computed specifier keeps `deno check` from resolving Bun's module.
   const specifier = "bun:ffi";
   const ffi: Any = await import(specifier);
@@ -107,17 +107,24 @@ async function openBun(path: string): Promise<LibZstd> {
   for (const [name, def] of Object.entries(SYMBOLS)) {
     symbols[name] = { args: def.parameters.map(kind), returns: kind(def.result) };
   }
-  const s = ffi.dlopen(path, symbols).symbols;
-  const big = (v: number | bigint) => BigInt(v);
+  return {
+    symbols: ffi.dlopen(path, symbols).symbols,
+    cString: (p) => new ffi.CString(p).toString(),
+    address: (view) => ffi.ptr(view),
+  };
+}
+
+/** The libzstd calls over either runtime's FFI (sizes come back as bigint on both). */
+function bindLibZstd({ symbols: s, cString, address }: Ffi): LibZstd {
   return {
     createCCtx: () => s.ZSTD_createCCtx(),
     freeCCtx: (c) => void s.ZSTD_freeCCtx(c),
-    setParameter: (c, p, v) => big(s.ZSTD_CCtx_setParameter(c, p, v)),
-    compressStream2: (c, out, input, op) => big(s.ZSTD_compressStream2(c, out, input, op)),
+    setParameter: (c, p, v) => BigInt(s.ZSTD_CCtx_setParameter(c, p, v)),
+    compressStream2: (c, out, input, op) => BigInt(s.ZSTD_compressStream2(c, out, input, op)),
     isError: (code) => s.ZSTD_isError(code) !== 0,
-    errorName: (code) => new ffi.CString(s.ZSTD_getErrorName(code)).toString(),
-    address: (view) => big(ffi.ptr(view)),
-    version: new ffi.CString(s.ZSTD_versionString()).toString(),
+    errorName: (code) => cString(s.ZSTD_getErrorName(code)),
+    address: (view) => BigInt(address(view)),
+    version: cString(s.ZSTD_versionString()),
   };
 }
 
@@ -132,7 +139,7 @@ function loadLibZstd(): Promise<LibZstd> {
     const reasons: string[] = [];
     for (const path of candidates()) {
       try {
-        const lib = isDeno ? openDeno(path) : await openBun(path);
+        const lib = bindLibZstd(isDeno ? denoFfi(path) : await bunFfi(path));
         const [major, minor] = lib.version.split(".").map(Number);
         if (major < 1 || (major === 1 && minor < 4)) {
           reasons.push(`${path} is libzstd ${lib.version}, older than 1.4`);

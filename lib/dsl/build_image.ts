@@ -49,7 +49,7 @@ import { FileTree } from "../tree/file_tree.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
 import type { Layer } from "../image/layer.ts";
 import { closureEntries, layerMemberNames, referencedStorePaths } from "../store/layer_closure.ts";
-import { storePathOf } from "../store/store_path.ts";
+import { classifyContents } from "../layered/contents.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {
@@ -200,10 +200,7 @@ class BuildImageDefinition extends ImageDefinition {
 
   /** The store paths among `copyToRoot` (the roots of `includeNixDB`'s database). */
   #storePathRoots(): string[] {
-    return this.#sources.flatMap((s) => {
-      const storePath = s.kind === "host" ? storePathOf(s.path, "/nix/store") : undefined;
-      return storePath ? [storePath] : [];
-    });
+    return classifyContents(this.#sources, "/nix/store").storePaths;
   }
 
   /** The extraCommands to run, with the Nix database snippet first when `includeNixDB`. */

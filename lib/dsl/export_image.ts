@@ -21,6 +21,7 @@ import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
 import { writeTarFile } from "../sink/archive_file.ts";
 import { discardTemp, tempPathFor } from "../util/temp_files.ts";
 import { Artifact, type ArtifactResult } from "./artifact.ts";
+import { splitRepoTag } from "./image_attrs.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
@@ -55,13 +56,6 @@ const CHECKS: Record<string, Check> = {
   diskSize: isInt(1),
   name: isNonEmptyString,
 };
-
-/** `name:tag` split at the tag's colon (a registry port is not a tag). */
-function splitRepoTag(ref: string | undefined): { name: string; tag: string } {
-  if (!ref) return { name: "", tag: "" };
-  const colon = ref.lastIndexOf(":");
-  return colon > ref.lastIndexOf("/") ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { name: ref, tag: "" };
-}
 
 class ExportImage extends Artifact {
   readonly builder = "exportImage";

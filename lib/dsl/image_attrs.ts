@@ -169,3 +169,18 @@ export const isImageConfig: Check = (fn, attr, v) => {
     }
   }
 };
+
+/**
+ * A docker-archive `RepoTags` entry split at the tag's colon (a registry
+ * port is not a tag); no tag gives `""`.
+ *
+ * @example
+ * ```ts
+ * splitRepoTag("localhost:5000/app:v1"); // { name: "localhost:5000/app", tag: "v1" }
+ * ```
+ */
+export function splitRepoTag(ref: string | undefined): { name: string; tag: string } {
+  if (!ref) return { name: "", tag: "" };
+  const colon = ref.lastIndexOf(":");
+  return colon > ref.lastIndexOf("/") ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { name: ref, tag: "" };
+}

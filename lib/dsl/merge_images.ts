@@ -29,7 +29,8 @@ import { inArchive } from "../tar/errors.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { compareNames } from "../tree/file_tree.ts";
-import { Artifact, type ArtifactResult, isArtifact } from "./artifact.ts";
+import { Artifact, type ArtifactResult } from "./artifact.ts";
+import { splitRepoTag } from "./image_attrs.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, type ImageDefinition, isImageDefinition } from "./image_definition.ts";
@@ -160,7 +161,7 @@ class MergeImages extends Artifact {
       if (typeof item === "string" && item !== "") return { kind: "path", path: isAbsolute(item) ? item : resolve(baseDir, item) };
       if (item instanceof URL && item.protocol === "file:") return { kind: "path", path: fileURLToPath(item) };
       if (isImageDefinition(item)) return { kind: "image", image: item };
-      if (isArtifact(item) && item instanceof MergeImages) return { kind: "merge", merge: item };
+      if (item instanceof MergeImages) return { kind: "merge", merge: item };
       throw new AttributeError(
         "mergeImages",
         `images[${i}]`,
@@ -214,10 +215,7 @@ class MergeImages extends Artifact {
     const images = merged.manifest.flatMap((m) => {
       const tags = Array.isArray(m.RepoTags) ? m.RepoTags as string[] : [];
       const configDigest = typeof m.Config === "string" ? `sha256:${m.Config.replace(/^.*\//, "").replace(/\.json$/, "")}` : "";
-      return tags.map((t) => {
-        const colon = t.lastIndexOf(":");
-        return { name: t.slice(0, colon), tag: t.slice(colon + 1), configDigest };
-      });
+      return tags.map((t) => ({ ...splitRepoTag(t), configDigest }));
     });
     return { name: this.name, format: "docker-archive", path: target, compressor: chosen, size: statSync(target).size, images };
   }

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { writeAll } from "../util/write_all.ts";
+import { BufferRecycler } from "../util/buffer_pool.ts";
 import { once } from "node:events";
 import { type Compressor, createCompressor } from "../codec/compress.ts";
 import { ZstdCompressor } from "../codec/libzstd.ts";
@@ -20,11 +22,6 @@ export interface BlobWriterResult {
   size: number;
 }
 
-/** Writes all of `chunk` to `fd` (writeSync may write less than asked). */
-export function writeAll(fd: number, chunk: Uint8Array): void {
-  let offset = 0;
-  while (offset < chunk.length) offset += writeSync(fd, chunk, offset, chunk.length - offset);
-}
 
 /**
  * Hashes, compresses and writes a stream of uncompressed tar bytes to `path`
@@ -45,15 +42,8 @@ export class BlobWriter {
   readonly #compress;
   /** zstd: libzstd, called directly (it copies the input and compresses on its own threads). */
   readonly #zstd: Promise<ZstdCompressor> | undefined;
-  /** Chunks handed over with `transfer`, free again once written: see {@link pool}. */
-  readonly #free: Uint8Array[] = [];
-  /** Recycled chunk buffers for the producer (`writeTar`'s `pool`): flat memory, little garbage. */
-  readonly pool = {
-    take: (size: number): Uint8Array | undefined => {
-      const i = this.#free.findIndex((b) => b.byteLength === size);
-      return i < 0 ? undefined : this.#free.splice(i, 1)[0];
-    },
-  };
+  /** Chunks handed over with `transfer`, free again once written, for the producer (`writeTar`'s `pool`). */
+  readonly pool = new BufferRecycler(4);
   // Copying pieces lets the caller reuse its chunk as soon as write() resolves.
   readonly #rechunk = new Rechunker(1 << 20, true);
   #failure: Error | undefined;
@@ -97,8 +87,8 @@ export class BlobWriter {
     } else {
       await this.#feed(chunk);
     }
-    if (transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && this.#free.length < 4) {
-      this.#free.push(chunk);
+    if (transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+      this.pool.give(chunk.buffer as ArrayBuffer);
     }
   }
 

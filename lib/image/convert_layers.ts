@@ -19,6 +19,19 @@ interface Converted {
 }
 
 /**
+ * The uncompressed tar of a stored layer.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of layerTar(store, image.layers[0])) hash.update(chunk);
+ * ```
+ */
+export function layerTar(store: BlobStore, layer: Layer): AsyncIterable<Uint8Array> {
+  const source = store.read(layer.digest);
+  return layer.compressor === "none" ? source : decompress(source);
+}
+
+/**
  * `layer` stored with `compressor` (`none`: the uncompressed tar, digest = diff_id).
  *
  * @example
@@ -35,8 +48,7 @@ export async function convertLayer(store: BlobStore, layer: Layer, compressor: C
   if (compressor === "none" && store.has(layer.diffId)) {
     return { ...layer, digest: layer.diffId, size: store.size(layer.diffId), compressor };
   }
-  const source = layer.compressor === "none" ? store.read(layer.digest) : decompress(store.read(layer.digest));
-  const { diffId, blob } = await storeTarStream(store, source, compressor, undefined, layer.size);
+  const { diffId, blob } = await storeTarStream(store, layerTar(store, layer), compressor, undefined, layer.size);
   if (diffId !== layer.diffId) {
     throw new Error(`layer ${layer.digest} in ${store.root} does not match its diff_id ${layer.diffId}; delete the cache folder and rebuild`);
   }

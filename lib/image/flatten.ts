@@ -15,10 +15,11 @@
  * @module
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { writeAll } from "../util/write_all.ts";
 import { join } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
-import { decompress } from "../codec/decompress.ts";
+import { layerTar } from "./convert_layers.ts";
 import type { TarHeader } from "../tar/reader.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
@@ -125,10 +126,7 @@ async function readMembers(source: AsyncIterable<Uint8Array>, o: FlattenOptions,
       spill = join(o.spillDir, String(counter.n++));
       const fd = openSync(spill, "w", 0o600);
       try {
-        for await (const chunk of body) {
-          let off = 0;
-          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-        }
+        for await (const chunk of body) writeAll(fd, chunk);
       } finally {
         closeSync(fd);
       }
@@ -136,12 +134,6 @@ async function readMembers(source: AsyncIterable<Uint8Array>, o: FlattenOptions,
     pending.push({ path, header, spill });
   }
   return pending;
-}
-
-/** The uncompressed tar of a stored layer. */
-function layerTar(store: BlobStore, layer: Layer): AsyncIterable<Uint8Array> {
-  const source = store.read(layer.digest);
-  return layer.compressor === "none" ? source : decompress(source);
 }
 
 /**

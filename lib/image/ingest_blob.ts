@@ -6,7 +6,8 @@
  * @module
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { writeAll } from "../util/write_all.ts";
 import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
 import { decompress, detectCompression } from "../codec/decompress.ts";
@@ -54,8 +55,7 @@ export async function ingestBlob(
     for await (const chunk of source) {
       if (!head) head = chunk.slice(0, 8);
       hash.update(chunk);
-      let offset = 0;
-      while (offset < chunk.length) offset += writeSync(fd, chunk, offset, chunk.length - offset);
+      writeAll(fd, chunk);
       if (expected?.size !== undefined && hash.size > expected.size) {
         throw new DigestMismatchError(options.what, `${expected.size} bytes`, `more than that`);
       }

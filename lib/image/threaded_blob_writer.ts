@@ -9,13 +9,9 @@ import process from "node:process";
 import { Worker } from "node:worker_threads";
 import type { Compressor } from "../codec/compress.ts";
 import { closeSync, openSync } from "node:fs";
-import { BlobWriter, type BlobWriterResult, writeAll } from "./blob_writer.ts";
-
-/** Buffers a sink hands back for reuse once it is done with them. */
-export interface BufferPool {
-  /** A recycled buffer of exactly `size` bytes, or undefined. */
-  take(size: number): Uint8Array | undefined;
-}
+import { BlobWriter, type BlobWriterResult } from "./blob_writer.ts";
+import { writeAll } from "../util/write_all.ts";
+import { type BufferPool, BufferRecycler } from "../util/buffer_pool.ts";
 
 /** Either writer: in this thread or in a worker. */
 export interface ChunkSink {
@@ -50,18 +46,12 @@ export class ThreadedBlobWriter implements ChunkSink {
    * For `none` this thread writes the file and the worker only hashes: the
    * hash is the slower half, so the two halves then take about equal time.
    */
-  readonly #fd: number | null;
+  #fd: number | null;
   #inFlight = 0;
   #waiter: (() => void) | undefined;
   #error: Error | undefined;
   #result: Promise<BlobWriterResult>;
-  #free: ArrayBuffer[] = [];
-  readonly pool: BufferPool = {
-    take: (size) => {
-      const i = this.#free.findIndex((b) => b.byteLength === size);
-      return i < 0 ? undefined : new Uint8Array(this.#free.splice(i, 1)[0]);
-    },
-  };
+  readonly pool = new BufferRecycler(64);
 
   constructor(path: string, compressor: Compressor) {
     this.#fd = compressor === "none" ? openSync(path, "w") : null;
@@ -77,7 +67,7 @@ export class ThreadedBlobWriter implements ChunkSink {
       this.#worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
         if (m.ack !== undefined) {
           this.#inFlight -= m.ack;
-          if (m.buffer && this.#free.length < 64) this.#free.push(m.buffer);
+          if (m.buffer) this.pool.give(m.buffer);
           this.#wake();
         } else if (m.done) {
           resolve(m.done);
@@ -137,10 +127,9 @@ export class ThreadedBlobWriter implements ChunkSink {
   }
 
   #closeFile(): void {
-    if (this.#fd !== null && !this.#closed) closeSync(this.#fd);
-    this.#closed = true;
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
   }
-  #closed = false;
 }
 
 /** Below this many bytes a worker costs more to start than it saves. */

@@ -23,7 +23,8 @@ import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
 import { discardTemp } from "../util/temp_files.ts";
 import type { Layer } from "./layer.ts";
-import { type BufferPool, type ChunkSink, openChunkSink } from "./threaded_blob_writer.ts";
+import { type ChunkSink, openChunkSink } from "./threaded_blob_writer.ts";
+import type { BufferPool } from "../util/buffer_pool.ts";
 
 /** What the cache remembers about a layer fingerprint. */
 interface LayerRecord {

@@ -29,7 +29,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { FileTree, type TreeNode } from "../tree/file_tree.ts";
+import { FileTree, shallowCopy, type TreeNode } from "../tree/file_tree.ts";
 import { treeFromTar } from "../image/flatten.ts";
 import type { Progress } from "../util/progress.ts";
 import { staticBusyboxPath } from "./busybox.ts";
@@ -85,7 +85,7 @@ export interface RunAsRootJob {
  */
 export function overlayTree(into: FileTree, tree: FileTree): void {
   for (const [path, node] of tree.walk()) {
-    into.put(path, node.type === "directory" ? { ...node, children: new Map() } : { ...node });
+    into.put(path, shallowCopy(node));
   }
 }
 

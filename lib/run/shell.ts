@@ -50,8 +50,23 @@ export function shellQuote(value: string): string {
  * ```
  */
 export function requireHostTool(tool: string, purpose: string, install: string): void {
-  const r = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" });
-  if (r.status !== 0) throw new MissingToolError(tool, purpose, install);
+  if (!hostToolPath(tool)) throw new MissingToolError(tool, purpose, install);
+}
+
+/**
+ * Where the host program `name` is: on PATH, else in the first of `dirs`
+ * that has it (e.g. `/sbin` for tools a user's PATH may lack); undefined when nowhere.
+ *
+ * @example
+ * ```ts
+ * hostToolPath("mkfs.ext4", ["/sbin", "/usr/sbin"]); // "/usr/sbin/mkfs.ext4"
+ * ```
+ */
+export function hostToolPath(name: string, dirs: readonly string[] = []): string | undefined {
+  const candidates = [name, ...dirs.map((d) => `${d}/${name}`)].map(shellQuote);
+  const r = spawnSync("sh", ["-c", candidates.map((c) => `command -v ${c}`).join(" || ")], { encoding: "utf8" });
+  const found = r.stdout?.trim().split("\n")[0];
+  return r.status === 0 && found ? found : undefined;
 }
 
 /** How to run a snippet. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { FileTree, type TreeNode } from "../tree/file_tree.ts";
+import { FileTree, shallowCopy, type TreeNode } from "../tree/file_tree.ts";
 
 /**
  * True when `a` and `b` describe the same entry (folders: same attributes, whatever their children).
@@ -42,10 +42,6 @@ export function sameEntry(a: TreeNode, b: TreeNode): boolean {
 /** A whiteout file's node. */
 const WHITEOUT: TreeNode = { type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 };
 
-function shallow(node: TreeNode): TreeNode {
-  return node.type === "directory" ? { ...node, children: new Map() } : { ...node, children: undefined };
-}
-
 /**
  * The changes from `lower` to `after`, as a layer tree. Entries for which
  * `keep` is true are in the layer even when they equal the lower ones (what
@@ -59,12 +55,12 @@ function shallow(node: TreeNode): TreeNode {
  */
 export function changesBetween(lower: FileTree, after: FileTree, keep: (path: string) => boolean = () => false): FileTree {
   const layer = new FileTree();
-  Object.assign(layer.root, { ...shallow(after.root), children: layer.root.children });
+  layer.put("", shallowCopy(after.root));
   const withParents = (path: string) => {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
       const p = parts.slice(0, i).join("/");
-      if (!layer.get(p)) layer.put(p, shallow(after.get(p)!));
+      if (!layer.get(p)) layer.put(p, shallowCopy(after.get(p)!));
     }
   };
   for (const [path, node] of after.walk()) {
@@ -72,14 +68,13 @@ export function changesBetween(lower: FileTree, after: FileTree, keep: (path: st
     const before = lower.get(path);
     if (before && sameEntry(before, node) && !keep(path)) continue;
     withParents(path);
-    layer.put(path, shallow(node));
+    layer.put(path, shallowCopy(node));
   }
   for (const [path] of lower.walk()) {
     if (path === "" || after.get(path)) continue;
     const slash = path.lastIndexOf("/");
     const parent = slash < 0 ? "" : path.slice(0, slash);
     if (after.get(parent)?.type !== "directory" || (parent !== "" && lower.get(parent)?.type !== "directory")) continue;
-    if (parent !== "" && !after.get(parent)) continue;
     const whiteout = `${parent === "" ? "" : parent + "/"}.wh.${path.slice(slash + 1)}`;
     withParents(whiteout);
     layer.put(whiteout, { ...WHITEOUT });

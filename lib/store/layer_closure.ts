@@ -17,13 +17,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import { decompress } from "../codec/decompress.ts";
+import { layerTar } from "../image/convert_layers.ts";
 import type { Layer } from "../image/layer.ts";
 import { requireHostTool } from "../run/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
-import { FileTree } from "../tree/file_tree.ts";
+import { FileTree, shallowCopy } from "../tree/file_tree.ts";
 import { addHostPath, nodeFromStat } from "../tree/host_source.ts";
 import { fastLstat } from "../runtime/fast_fs.ts";
 import { queryNixClosure } from "./nix_store.ts";
@@ -72,8 +72,7 @@ export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[
 export async function layerMemberNames(store: BlobStore, layers: readonly Layer[]): Promise<Set<string>> {
   const names = new Set<string>();
   for (const layer of layers) {
-    const source = layer.compressor === "none" ? store.read(layer.digest) : decompress(store.read(layer.digest));
-    for await (const { header } of readTar(source)) names.add(normalizeMemberPath(header.path, { allowAbsolute: true }));
+    for await (const { header } of readTar(layerTar(store, layer))) names.add(normalizeMemberPath(header.path, { allowAbsolute: true }));
   }
   return names;
 }
@@ -107,7 +106,7 @@ export function closureEntries(references: readonly string[], existing: Readonly
     for (const [p, node] of one.walk()) {
       // The store path's own folder keeps its own attributes (addHostPath merges a folder's contents only).
       const own = p === "" ? nodeFromStat(path, st)! : node;
-      tree.put(p === "" ? at : `${at}/${p}`, own.type === "directory" ? { ...own, children: new Map() } : { ...own });
+      tree.put(p === "" ? at : `${at}/${p}`, shallowCopy(own));
     }
   }
   // Nix appends even paths the layer itself has (e.g. /nix/store from includeNixDB); podman refuses

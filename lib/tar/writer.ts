@@ -76,18 +76,18 @@ class ChunkAssembler {
     }
   }
 
-  /**
-   * Reads up to `length` bytes from `file` straight into the buffer. Returns
-   * the bytes asked for (less than `length` when the buffer is nearly full)
-   * and the bytes read.
-   */
-  readFrom(file: SequentialReader, length: number): { want: number; got: number } {
+  /** Free bytes in the current buffer (a full one is handed out first, so never 0). */
+  room(): number {
     if (this.#used === this.chunkSize) this.flush();
-    const want = Math.min(length, this.chunkSize - this.#used);
-    const got = file.read(this.#buf, this.#used, want);
+    return this.chunkSize - this.#used;
+  }
+
+  /** Reads up to `length` bytes (at most {@link room}) from `file` straight into the buffer. Returns bytes read. */
+  readFrom(file: SequentialReader, length: number): number {
+    const got = file.read(this.#buf, this.#used, length);
     this.#used += got;
     this.total += got;
-    return { want, got };
+    return got;
   }
 
   flush(): void {
@@ -128,7 +128,8 @@ async function* writeBody(entry: TarEntry, out: ChunkAssembler): AsyncGenerator<
       let position = 0;
       let atEnd = false;
       while (position < entry.size) {
-        const { want, got } = out.readFrom(file, entry.size - position + 1);
+        const want = Math.min(entry.size - position + 1, out.room());
+        const got = out.readFrom(file, want);
         if (got === 0) throw new SourceChangedError(body.path, entry.size, position);
         position += got;
         if (position > entry.size) throw new SourceChangedError(body.path, entry.size, position);

@@ -64,6 +64,19 @@ function codePointRank(unit: number): number {
   return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
 }
 
+/**
+ * A copy of `node` without what is below it (a folder gets an empty
+ * `children` map), to put into another tree.
+ *
+ * @example
+ * ```ts
+ * other.put("etc", shallowCopy(tree.get("etc")!));
+ * ```
+ */
+export function shallowCopy(node: TreeNode): TreeNode {
+  return node.type === "directory" ? { ...node, children: new Map() } : { ...node, children: undefined };
+}
+
 /** Splits a tree path ("a/b/c", "/a/b", "./a") into components, rejecting "..". */
 export function splitTreePath(path: string): string[] {
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");

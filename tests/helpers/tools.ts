@@ -620,6 +620,28 @@ function tomlString(s: string): string {
 }
 
 /**
+ * A podman sandbox started on first use and shared by the tests of one file:
+ * `get()` in a test, `close()` in `after`.
+ *
+ * @example
+ * ```ts
+ * const podman = lazyPodman();
+ * after(() => podman.close());
+ * it("runs", async () => { const pm = await podman.get(); await pm.load(out); });
+ * ```
+ */
+export function lazyPodman(): { get(): Promise<Podman>; close(): Promise<void> } {
+  let started: Promise<Podman> | undefined;
+  return {
+    get: () => (started ??= createPodman()),
+    close: async () => {
+      const podman = await started?.catch(() => undefined);
+      await podman?.close();
+    },
+  };
+}
+
+/**
  * A fresh podman sandbox: its own containers.conf (runc, cgroupfs, file
  * events, no network, explicit ulimits: the only setup that works on these
  * machines), its own storage.conf (overlay, graphroot/runroot in the sandbox)

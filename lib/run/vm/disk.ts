@@ -11,13 +11,14 @@ import { spawnSync } from "node:child_process";
 import { closeSync, ftruncateSync, openSync, writeFileSync } from "node:fs";
 import type { Unapplied } from "../root_folder.ts";
 import { VmSetupError } from "./errors.ts";
+import { hostToolPath } from "../shell.ts";
 
 const TYPE_BITS: Record<string, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000 };
 
 function tool(name: string): string {
-  const r = spawnSync("sh", ["-c", `command -v ${name} || command -v /sbin/${name} || command -v /usr/sbin/${name}`], { encoding: "utf8" });
-  if (r.status !== 0 || !r.stdout.trim()) throw new VmSetupError(`${name} was not found`, "apt-get install e2fsprogs");
-  return r.stdout.trim().split("\n")[0];
+  const path = hostToolPath(name, ["/sbin", "/usr/sbin"]);
+  if (!path) throw new VmSetupError(`${name} was not found`, "apt-get install e2fsprogs");
+  return path;
 }
 
 /** debugfs commands that give `unapplied` entries their owners and modes, and create missing devices and fifos. */

@@ -7,11 +7,12 @@
  * @module
  */
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { arch } from "node:os";
 import process from "node:process";
 import { VmSetupError } from "./errors.ts";
+import { hostToolPath } from "../shell.ts";
 import type { Machine } from "./initramfs.ts";
 
 /** How to boot. */
@@ -62,11 +63,9 @@ export function findQemu(): string {
       throw new VmSetupError(`DOCKWRIGHT_QEMU=${configured} is not an executable`, "point it at qemu-system-x86_64, or unset it");
     }
   }
-  const r = spawnSync("sh", ["-c", `command -v ${qemu}`], { encoding: "utf8" });
-  if (r.status !== 0) {
-    throw new VmSetupError(`${qemu} was not found`, "apt-get install --no-install-recommends qemu-system-x86 (or set DOCKWRIGHT_QEMU)");
-  }
-  return r.stdout.trim();
+  const path = hostToolPath(qemu);
+  if (!path) throw new VmSetupError(`${qemu} was not found`, "apt-get install --no-install-recommends qemu-system-x86 (or set DOCKWRIGHT_QEMU)");
+  return path;
 }
 
 /**
