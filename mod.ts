@@ -28,7 +28,11 @@ export { RUN_AS_ROOT_MODES } from "./lib/run/run_as_root.ts";
 export type { RunAsRootMode } from "./lib/run/run_as_root.ts";
 export { VmSetupError } from "./lib/run/vm/errors.ts";
 export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
-export { buildLayeredImage, buildLayeredImageWithNixDb, streamLayeredImage } from "./lib/dsl/layered_image.ts";
+export {
+  buildLayeredImage,
+  buildLayeredImageWithNixDb,
+  streamLayeredImage,
+} from "./lib/dsl/layered_image.ts";
 export type { BuildLayeredImageArgs, StreamLayeredImageArgs } from "./lib/dsl/layered_image.ts";
 export {
   binSh,
@@ -43,12 +47,26 @@ export {
 } from "./lib/dsl/env_helpers.ts";
 export type { FakeNss } from "./lib/dsl/env_helpers.ts";
 export type { GraphNode } from "./lib/store/closure_graph.ts";
-export { build, buildIntoCache, defaultOutputPath, FORMATS, parseRepoTag, streamImage, writeStreamScript } from "./lib/dsl/build.ts";
+export {
+  build,
+  buildIntoCache,
+  defaultOutputPath,
+  FORMATS,
+  parseRepoTag,
+  streamImage,
+  writeStreamScript,
+} from "./lib/dsl/build.ts";
 export type { BuildOptions, BuildResult, LayerSummary, OutputFormat } from "./lib/dsl/build.ts";
 export { ImageDefinition, isImageDefinition } from "./lib/dsl/image_definition.ts";
 export { AttributeError } from "./lib/dsl/errors.ts";
 export type { Source, SourceList } from "./lib/dsl/sources.ts";
-export { writeScript, writeScriptBin, writeText, writeTextDir, writeTextFile } from "./lib/dsl/writers.ts";
+export {
+  writeScript,
+  writeScriptBin,
+  writeText,
+  writeTextDir,
+  writeTextFile,
+} from "./lib/dsl/writers.ts";
 export type { WriteTextFileArgs } from "./lib/dsl/writers.ts";
 export { GeneratedTree } from "./lib/tree/generated_tree.ts";
 export { COMPRESSORS } from "./lib/codec/compress.ts";
@@ -62,6 +80,12 @@ export { runCli } from "./lib/cli/run_cli.ts";
 export { pullImage } from "./lib/dsl/pull_image.ts";
 export type { PullImageArgs } from "./lib/dsl/pull_image.ts";
 export { MANIFEST_FORMATS, push, pushIndex } from "./lib/registry/push.ts";
-export type { ManifestFormat, PushedLayer, PushIndexResult, PushOptions, PushResult } from "./lib/registry/push.ts";
+export type {
+  ManifestFormat,
+  PushedLayer,
+  PushIndexResult,
+  PushOptions,
+  PushResult,
+} from "./lib/registry/push.ts";
 export type { RegistryOptions } from "./lib/registry/client.ts";
 export { RegistryAuthError, RegistryError, RegistryNotFoundError } from "./lib/registry/errors.ts";

@@ -35,7 +35,9 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** Deterministic pseudo-random bytes: half text-like (compressible), half noise. */
 function fill(buf: Uint8Array, seed: number): void {
   let x = seed >>> 0 || 1;
-  const words = new TextEncoder().encode("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ");
+  const words = new TextEncoder().encode(
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ",
+  );
   for (let i = 0; i < buf.length; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -57,7 +59,12 @@ function makeTree(dir: string, sizeMiB: number): void {
   let n = 0;
   while (used < smallBudget) {
     const size = 512 + ((n * 7919) % 16384);
-    const sub = join(dir, "small", String(n % 64).padStart(2, "0"), String(Math.floor(n / 64) % 16));
+    const sub = join(
+      dir,
+      "small",
+      String(n % 64).padStart(2, "0"),
+      String(Math.floor(n / 64) % 16),
+    );
     if (n < 64 * 16) mkdirSync(sub, { recursive: true });
     fill(buf.subarray(0, size), n + 1);
     writeFileSync(join(sub, `f${n}.dat`), buf.subarray(0, size));
@@ -103,7 +110,9 @@ async function child(tree: string, compressor: Compressor, cacheRoot: string): P
 
 function timeShell(script: string): number {
   const started = performance.now();
-  const r = spawnSync("bash", ["-o", "pipefail", "-c", script], { stdio: ["ignore", "ignore", "inherit"] });
+  const r = spawnSync("bash", ["-o", "pipefail", "-c", script], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`baseline failed: ${script}`);
   return (performance.now() - started) / 1000;
 }
@@ -147,28 +156,55 @@ the throughput with native pipelines on the same tree (tar | openssl / gzip -6 /
   const cacheRoot = values["cache-root"] ?? tmpdir();
   makeTree(tree, sizeMiB);
   const q = JSON.stringify(tree);
-  const tarBytes = Number(spawnSync("bash", ["-c", `tar -cf - -C ${q} . | wc -c`], { encoding: "utf8" }).stdout.trim());
+  const tarBytes = Number(
+    spawnSync("bash", ["-c", `tar -cf - -C ${q} . | wc -c`], { encoding: "utf8" }).stdout.trim(),
+  );
   const mib = tarBytes / 1048576;
   timeShell(`tar -cf - -C ${q} . > /dev/null`); // warm the page cache
   const best = (f: () => number) => Math.min(...Array.from({ length: runs }, f));
   const baselines: Record<Compressor, [string, number]> = {
-    none: ["tar | openssl dgst -sha256", best(() => timeShell(`tar -cf - -C ${q} . | openssl dgst -sha256`))],
-    gz: ["tar | gzip -6 | sha256sum", best(() => timeShell(`tar -cf - -C ${q} . | gzip -6 | sha256sum`))],
-    zstd: ["tar | zstd -3 | sha256sum", best(() => timeShell(`tar -cf - -C ${q} . | zstd -3 -q | sha256sum`))],
+    none: [
+      "tar | openssl dgst -sha256",
+      best(() => timeShell(`tar -cf - -C ${q} . | openssl dgst -sha256`)),
+    ],
+    gz: [
+      "tar | gzip -6 | sha256sum",
+      best(() => timeShell(`tar -cf - -C ${q} . | gzip -6 | sha256sum`)),
+    ],
+    zstd: [
+      "tar | zstd -3 | sha256sum",
+      best(() => timeShell(`tar -cf - -C ${q} . | zstd -3 -q | sha256sum`)),
+    ],
   };
   const rows: string[][] = [];
   // Not a target baseline: shows what writing the blob to this disk costs (the baselines write nothing).
   const teeDir = mkdtempSync(join(tmpdir(), "dw-bench-tee-"));
-  const teeSeconds = best(() => timeShell(`tar -cf - -C ${q} . | tee ${teeDir}/blob | openssl dgst -sha256`));
+  const teeSeconds = best(() =>
+    timeShell(`tar -cf - -C ${q} . | tee ${teeDir}/blob | openssl dgst -sha256`)
+  );
   rmSync(teeDir, { recursive: true, force: true });
-  rows.push(["native", "none", "tar | tee FILE | openssl (info)", (mib / teeSeconds).toFixed(0), "-", "-"]);
+  rows.push([
+    "native",
+    "none",
+    "tar | tee FILE | openssl (info)",
+    (mib / teeSeconds).toFixed(0),
+    "-",
+    "-",
+  ]);
   for (const compressor of ["none", "gz", "zstd"] as Compressor[]) {
     const [label, nativeSeconds] = baselines[compressor];
     const nativeRate = mib / nativeSeconds;
     rows.push(["native", compressor, label, nativeRate.toFixed(0), "1.00", "-"]);
     for (const [name, cmd] of runtimes()) {
       const results = Array.from({ length: runs }, () => {
-        const r = spawnSync(cmd[0], [...cmd.slice(1), fileURLToPath(import.meta.url), "--child", compressor, tree, cacheRoot], {
+        const r = spawnSync(cmd[0], [
+          ...cmd.slice(1),
+          fileURLToPath(import.meta.url),
+          "--child",
+          compressor,
+          tree,
+          cacheRoot,
+        ], {
           encoding: "utf8",
           stdio: ["ignore", "pipe", "inherit"],
         });
@@ -178,13 +214,24 @@ the throughput with native pipelines on the same tree (tar | openssl / gzip -6 /
       const fastest = results.reduce((a, b) => (a.seconds < b.seconds ? a : b));
       const rate = mib / fastest.seconds;
       const rss = Math.max(...results.map((r) => r.rssMiB));
-      rows.push(["dockwright/" + name, compressor, "tree -> layer blob", rate.toFixed(0), (rate / nativeRate).toFixed(2), rss.toFixed(0)]);
+      rows.push([
+        "dockwright/" + name,
+        compressor,
+        "tree -> layer blob",
+        rate.toFixed(0),
+        (rate / nativeRate).toFixed(2),
+        rss.toFixed(0),
+      ]);
     }
   }
   const header = ["who", "compressor", "pipeline", "MiB/s", "ratio", "peak RSS MiB"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
-  console.log(`tree: ${tree}, tar stream ${mib.toFixed(0)} MiB, blob store under ${cacheRoot}, best of ${runs} run(s)\n`);
+  console.log(
+    `tree: ${tree}, tar stream ${
+      mib.toFixed(0)
+    } MiB, blob store under ${cacheRoot}, best of ${runs} run(s)\n`,
+  );
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const r of rows) console.log(line(r));
@@ -192,6 +239,11 @@ the throughput with native pipelines on the same tree (tar | openssl / gzip -6 /
 
 if (import.meta.main) {
   const i = process.argv.indexOf("--child");
-  if (i >= 0) await child(process.argv[i + 2], process.argv[i + 1] as Compressor, process.argv[i + 3] ?? tmpdir());
-  else parent();
+  if (i >= 0) {
+    await child(
+      process.argv[i + 2],
+      process.argv[i + 1] as Compressor,
+      process.argv[i + 3] ?? tmpdir(),
+    );
+  } else parent();
 }

@@ -11,7 +11,18 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -43,7 +54,9 @@ function makeStore(dir: string, paths: number, sizeMiB: number): GraphNode[] {
     for (let f = 0; f < files; f++) {
       const sub = join(path, f % 3 === 0 ? "lib" : f % 3 === 1 ? "share/doc" : "bin");
       mkdirSync(sub, { recursive: true });
-      const want = big.has(i) ? bigSize : Math.max(64, Math.floor((smallBudget / files) * (0.5 + rand())));
+      const want = big.has(i)
+        ? bigSize
+        : Math.max(64, Math.floor((smallBudget / files) * (0.5 + rand())));
       const fd = openSync(join(sub, `f${f}`), "w");
       for (let left = want; left > 0; left -= buf.length) {
         for (let k = 0; k < buf.length; k += 64) buf[k] = (rand() * 256) | 0;
@@ -52,7 +65,10 @@ function makeStore(dir: string, paths: number, sizeMiB: number): GraphNode[] {
       closeSync(fd);
       size += want;
     }
-    const refs = i === 0 ? [] : Array.from({ length: Math.min(i, 1 + Math.floor(rand() * 4)) }, () => graph[Math.floor(rand() * i)].path);
+    const refs = i === 0
+      ? []
+      : Array.from({ length: Math.min(i, 1 + Math.floor(rand() * 4)) }, () =>
+        graph[Math.floor(rand() * i)].path);
     graph.push({ path, narSize: size + 200 * files, references: [...new Set(refs)] });
   }
   writeFileSync(graphFile, JSON.stringify(graph));
@@ -62,7 +78,14 @@ function makeStore(dir: string, paths: number, sizeMiB: number): GraphNode[] {
 async function child(dir: string, cache: string): Promise<void> {
   const graph: GraphNode[] = JSON.parse(readFileSync(join(dir, "graph.json"), "utf8"));
   const roots = graph.slice(-10).map((n) => n.path);
-  const image = streamLayeredImage({ name: "bench", tag: "t", contents: roots, closureGraph: graph, storeDir: `${dir}/store`, maxLayers: 100 });
+  const image = streamLayeredImage({
+    name: "bench",
+    tag: "t",
+    contents: roots,
+    closureGraph: graph,
+    storeDir: `${dir}/store`,
+    maxLayers: 100,
+  });
   const started = performance.now();
   const out = createWriteStream("/dev/null");
   const result = await streamImage(image, { cacheDir: cache, progress: false }, out);
@@ -74,7 +97,11 @@ async function child(dir: string, cache: string): Promise<void> {
 function parent(): void {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { paths: { type: "string" }, "size-mib": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      paths: { type: "string" },
+      "size-mib": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(`Usage: deno task bench:stream [--paths 300] [--size-mib 1024]
@@ -87,24 +114,50 @@ Deno and Bun, against tar | openssl dgst -sha256 over the same paths.`);
   const sizeMiB = Number(values["size-mib"] ?? 1024);
   const dir = join(tmpdir(), `dockwright-stream-bench-${paths}-${sizeMiB}`);
   makeStore(dir, paths, sizeMiB);
-  const storeBytes = Number(spawnSync("bash", ["-c", `tar -cf - -C '${dir}/store' . | wc -c`], { encoding: "utf8" }).stdout.trim());
+  const storeBytes = Number(
+    spawnSync("bash", ["-c", `tar -cf - -C '${dir}/store' . | wc -c`], { encoding: "utf8" }).stdout
+      .trim(),
+  );
   spawnSync("bash", ["-c", `tar -cf - -C '${dir}/store' . > /dev/null`]);
   const t0 = performance.now();
-  spawnSync("bash", ["-o", "pipefail", "-c", `tar -cf - -C '${dir}/store' . | openssl dgst -sha256`], { stdio: "ignore" });
+  spawnSync("bash", [
+    "-o",
+    "pipefail",
+    "-c",
+    `tar -cf - -C '${dir}/store' . | openssl dgst -sha256`,
+  ], { stdio: "ignore" });
   const baseline = (performance.now() - t0) / 1000;
   const mib = storeBytes / 1048576;
-  console.log(`closure: ${paths} store paths, ${mib.toFixed(0)} MiB; baseline tar | openssl dgst -sha256: ${baseline.toFixed(2)} s (${(mib / baseline).toFixed(0)} MiB/s)\n`);
+  console.log(
+    `closure: ${paths} store paths, ${mib.toFixed(0)} MiB; baseline tar | openssl dgst -sha256: ${
+      baseline.toFixed(2)
+    } s (${(mib / baseline).toFixed(0)} MiB/s)\n`,
+  );
   console.log("| runtime | run | seconds | MiB/s | vs baseline | layers | peak RSS MiB |");
   console.log("|---|---|---|---|---|---|---|");
   const bin = join(ROOT, "node_modules", ".bin");
-  for (const [name, cmd] of [["deno", [join(bin, "deno"), "run", "-A"]], ["bun", [join(bin, "bun")]]] as const) {
+  for (
+    const [name, cmd] of [["deno", [join(bin, "deno"), "run", "-A"]], ["bun", [
+      join(bin, "bun"),
+    ]]] as const
+  ) {
     const cache = mkdtempSync(join(tmpdir(), "dw-stream-cache-"));
     try {
       for (const run of ["cold", "warm"]) {
-        const r = spawnSync(cmd[0], [...cmd.slice(1), fileURLToPath(import.meta.url), "--child", dir, cache], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+        const r = spawnSync(cmd[0], [
+          ...cmd.slice(1),
+          fileURLToPath(import.meta.url),
+          "--child",
+          dir,
+          cache,
+        ], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
         if (r.status !== 0) throw new Error(`${name} ${run} failed`);
         const { seconds, layers, rss } = JSON.parse(r.stdout);
-        console.log(`| ${name} | ${run} | ${seconds.toFixed(2)} | ${(mib / seconds).toFixed(0)} | ${(baseline / seconds).toFixed(2)} | ${layers} | ${rss.toFixed(0)} |`);
+        console.log(
+          `| ${name} | ${run} | ${seconds.toFixed(2)} | ${(mib / seconds).toFixed(0)} | ${
+            (baseline / seconds).toFixed(2)
+          } | ${layers} | ${rss.toFixed(0)} |`,
+        );
       }
     } finally {
       rmSync(cache, { recursive: true, force: true });

@@ -6,20 +6,28 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, greeterExecutable, writeTextDir, writeTextFile } from "../mod.ts";
 import {
-  lazyPodman,
   gnuTarList,
+  lazyPodman,
+  nixStoreAdd,
   ociImageToolValidate,
   requireTools,
   rmrf,
   runcRun,
   runOk,
   skopeoCopy,
-  nixStoreAdd,
   skopeoInspect,
   staticBusybox,
   tempDir,
@@ -34,7 +42,12 @@ function greeterImage(name: string, extra: Record<string, unknown> = {}) {
   return buildImage({
     name,
     tag: "latest",
-    copyToRoot: writeTextFile({ name: "hello", destination: "/bin/hello", text: greeterExecutable(GREETING), executable: true }),
+    copyToRoot: writeTextFile({
+      name: "hello",
+      destination: "/bin/hello",
+      text: greeterExecutable(GREETING),
+      executable: true,
+    }),
     config: { Cmd: ["/bin/hello"] },
     ...extra,
   });
@@ -63,7 +76,12 @@ describe("buildImage", () => {
   it("writes a docker-archive that podman loads and runs, laid out as Nix's buildImage", async (t) => {
     if (!requireTools(t, ["podman", "runc"])) return;
     const out = join(dir, "hello.tar");
-    const result = await build(greeterImage("hello"), { out, compressor: "none", cacheDir, progress: false });
+    const result = await build(greeterImage("hello"), {
+      out,
+      compressor: "none",
+      cacheDir,
+      progress: false,
+    });
     assert.equal(result.path, out);
     assert.equal(result.format, "docker-archive");
     const names = (await gnuTarList(out)).map((l) => l.split(/\s+/).pop()!);
@@ -73,15 +91,36 @@ describe("buildImage", () => {
     assert.deepEqual(manifest[0].RepoTags, ["hello:latest"]);
     const configName: string = manifest[0].Config;
     const configBytes = (await runOk("tar", ["-xOf", out, configName])).stdout;
-    assert.equal(configName, `${sha256(new TextEncoder().encode(configBytes))}.json`, "config file is named by its sha256");
+    assert.equal(
+      configName,
+      `${sha256(new TextEncoder().encode(configBytes))}.json`,
+      "config file is named by its sha256",
+    );
     assert.equal(`sha256:${configName.slice(0, 64)}`, result.configDigest);
     const layerDir = manifest[0].Layers[0].split("/")[0];
-    for (const m of [`${layerDir}/`, `${layerDir}/VERSION`, `${layerDir}/json`, `${layerDir}/layer.tar`, "repositories"]) {
+    for (
+      const m of [
+        `${layerDir}/`,
+        `${layerDir}/VERSION`,
+        `${layerDir}/json`,
+        `${layerDir}/layer.tar`,
+        "repositories",
+      ]
+    ) {
       assert.ok(names.includes(m), `member ${m} present`);
     }
-    assert.deepEqual(JSON.parse(await tarMember(out, "repositories")), { hello: { latest: layerDir } });
+    assert.deepEqual(JSON.parse(await tarMember(out, "repositories")), {
+      hello: { latest: layerDir },
+    });
     const config = JSON.parse(configBytes);
-    assert.deepEqual(Object.keys(config), ["architecture", "config", "created", "os", "rootfs", "history"]);
+    assert.deepEqual(Object.keys(config), [
+      "architecture",
+      "config",
+      "created",
+      "os",
+      "rootfs",
+      "history",
+    ]);
     assert.equal(config.created, "1970-01-01T00:00:01Z");
     assert.deepEqual(config.config, { Cmd: ["/bin/hello"], Env: [] });
     assert.deepEqual(config.rootfs, { diff_ids: [result.layers[0].diffId], type: "layers" });
@@ -107,18 +146,34 @@ describe("buildImage", () => {
   it("writes an OCI layout that umoci and oci-image-tool accept, with correct digests", async (t) => {
     if (!requireTools(t, ["umoci", "oci-image-tool", "runc"])) return;
     const out = join(dir, "hello.oci");
-    const result = await build(greeterImage("hello"), { out, format: "oci", cacheDir, progress: false });
+    const result = await build(greeterImage("hello"), {
+      out,
+      format: "oci",
+      cacheDir,
+      progress: false,
+    });
     assert.equal(result.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
     const index = JSON.parse(readFileSync(join(out, "index.json"), "utf8"));
-    assert.deepEqual(JSON.parse(readFileSync(join(out, "oci-layout"), "utf8")), { imageLayoutVersion: "1.0.0" });
+    assert.deepEqual(JSON.parse(readFileSync(join(out, "oci-layout"), "utf8")), {
+      imageLayoutVersion: "1.0.0",
+    });
     assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "latest");
     assert.equal(index.manifests[0].digest, result.manifestDigest);
     for (const name of readdirSync(join(out, "blobs", "sha256"))) {
-      assert.equal(sha256(readFileSync(join(out, "blobs", "sha256", name))), name, `blob ${name} matches its name`);
+      assert.equal(
+        sha256(readFileSync(join(out, "blobs", "sha256", name))),
+        name,
+        `blob ${name} matches its name`,
+      );
     }
-    const manifest = JSON.parse(readFileSync(join(out, "blobs", "sha256", result.manifestDigest.slice(7)), "utf8"));
+    const manifest = JSON.parse(
+      readFileSync(join(out, "blobs", "sha256", result.manifestDigest.slice(7)), "utf8"),
+    );
     assert.equal(manifest.config.digest, result.configDigest);
-    assert.equal(index.manifests[0].size, readFileSync(join(out, "blobs", "sha256", result.manifestDigest.slice(7))).length);
+    assert.equal(
+      index.manifests[0].size,
+      readFileSync(join(out, "blobs", "sha256", result.manifestDigest.slice(7))).length,
+    );
     await ociImageToolValidate(out, "latest");
     const bundle = join(dir, "bundle-oci");
     await umociUnpack(out, "latest", bundle);
@@ -128,7 +183,12 @@ describe("buildImage", () => {
   it("writes an OCI archive that skopeo reads", async (t) => {
     if (!requireTools(t, ["skopeo", "umoci"])) return;
     const out = join(dir, "hello.oci.tar");
-    const result = await build(greeterImage("hello"), { out, format: "oci-archive", cacheDir, progress: false });
+    const result = await build(greeterImage("hello"), {
+      out,
+      format: "oci-archive",
+      cacheDir,
+      progress: false,
+    });
     const raw = await skopeoInspect(`oci-archive:${out}:latest`, true);
     assert.equal((raw as { config: { digest: string } }).config.digest, result.configDigest);
     const layout = join(dir, "from-oci-archive");
@@ -152,11 +212,21 @@ describe("buildImage", () => {
     await pm.load(join(dir, "g.tar"));
     assert.equal(await pm.run("localhost/gimg:latest"), GREETING);
     const zoci = join(dir, "z.oci");
-    const result = await build(greeterImage("zimg"), { out: zoci, format: "oci", compressor: "zstd", cacheDir, progress: false });
+    const result = await build(greeterImage("zimg"), {
+      out: zoci,
+      format: "oci",
+      compressor: "zstd",
+      cacheDir,
+      progress: false,
+    });
     assert.equal(result.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
     // skopeo decompresses the zstd layer and checks it against the diff_id while recompressing.
     const regz = join(dir, "z-regz.oci");
-    await skopeoCopy(`oci:${zoci}:latest`, `oci:${regz}:latest`, ["--dest-compress-format", "gzip", "--dest-compress"]);
+    await skopeoCopy(`oci:${zoci}:latest`, `oci:${regz}:latest`, [
+      "--dest-compress-format",
+      "gzip",
+      "--dest-compress",
+    ]);
     await umociUnpack(regz, "latest", join(dir, "bundle-z"));
   });
 
@@ -180,26 +250,44 @@ describe("buildImage", () => {
       uid: 1000,
       gid: 100,
     });
-    const result = await build(image, { out, format: "oci", compressor: "none", cacheDir, progress: false });
+    const result = await build(image, {
+      out,
+      format: "oci",
+      compressor: "none",
+      cacheDir,
+      progress: false,
+    });
     const blob = join(out, "blobs", "sha256", result.layers[0].digest.slice(7));
     const lines = await gnuTarList(blob, ["--numeric-owner"]);
     const find = (suffix: string) => lines.find((l) => l.endsWith(suffix));
-    assert.match(find(" ./")!, /^drwxrwxr-x 1000\/100 +0 1980-01-01 00:00 \.\/$/, "root is 0775 (chmod ug+w), 1980 mtime");
+    assert.match(
+      find(" ./")!,
+      /^drwxrwxr-x 1000\/100 +0 1980-01-01 00:00 \.\/$/,
+      "root is 0775 (chmod ug+w), 1980 mtime",
+    );
     assert.match(find(" ./bin/tool")!, /^-rwsr-xr-x 1000\/100 /, "setuid kept");
     assert.match(find(" ./srv/link -> data.txt")!, /^lrwxrwxrwx /);
     assert.match(find(" ./dangling -> /nowhere")!, /^lrwxrwxrwx /);
     assert.ok(find(" ./srv/empty/"), "empty folder kept");
-    assert.match(find(" ./etc/motd")!, /^-r--r--r-- 1000\/100 +3 /, "generated file is read-only like a store file");
+    assert.match(
+      find(" ./etc/motd")!,
+      /^-r--r--r-- 1000\/100 +3 /,
+      "generated file is read-only like a store file",
+    );
     assert.ok(find(" ./busybox"), "a host file lands at /<basename>");
     const names = lines.map((l) => l.split(/\s+/).slice(5).join(" "));
     assert.deepEqual(names.slice(0, 3), ["./", "./bin/", "./bin/tool"], "sorted depth first");
     const bundle = join(dir, "bundle-host");
     await umociUnpack(out, "t1", bundle, { rootless: process.getuid?.() !== 0 });
-    assert.equal(await runcRun(bundle, { args: ["/busybox", "cat", "/srv/link", "/etc/motd"] }), "data\nhi\n");
+    assert.equal(
+      await runcRun(bundle, { args: ["/busybox", "cat", "/srv/link", "/etc/motd"] }),
+      "data\nhi\n",
+    );
     // A rootless unpack cannot chown; as root the owners from the layer are real.
     const owner = process.getuid?.() === 0 ? "1000:100" : "0:0";
     assert.equal(
-      (await runcRun(bundle, { args: ["/busybox", "stat", "-c", "%u:%g %a", "/srv/data.txt"] })).trim(),
+      (await runcRun(bundle, { args: ["/busybox", "stat", "-c", "%u:%g %a", "/srv/data.txt"] }))
+        .trim(),
       `${owner} 644`,
     );
   });
@@ -208,9 +296,24 @@ describe("buildImage", () => {
     const a = join(dir, "r1.tar");
     const b = join(dir, "r2.tar");
     const c = join(dir, "r3.tar");
-    const r1 = await build(greeterImage("repro"), { out: a, compressor: "zstd", cacheDir: join(dir, "cache-a"), progress: false });
-    const r2 = await build(greeterImage("repro"), { out: b, compressor: "zstd", cacheDir: join(dir, "cache-b"), progress: false });
-    const r3 = await build(greeterImage("repro"), { out: c, compressor: "zstd", cacheDir: join(dir, "cache-a"), progress: false });
+    const r1 = await build(greeterImage("repro"), {
+      out: a,
+      compressor: "zstd",
+      cacheDir: join(dir, "cache-a"),
+      progress: false,
+    });
+    const r2 = await build(greeterImage("repro"), {
+      out: b,
+      compressor: "zstd",
+      cacheDir: join(dir, "cache-b"),
+      progress: false,
+    });
+    const r3 = await build(greeterImage("repro"), {
+      out: c,
+      compressor: "zstd",
+      cacheDir: join(dir, "cache-a"),
+      progress: false,
+    });
     assert.deepEqual(readFileSync(a), readFileSync(b));
     assert.deepEqual(readFileSync(a), readFileSync(c));
     assert.equal(r1.manifestDigest, r2.manifestDigest);
@@ -222,7 +325,12 @@ describe("buildImage", () => {
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, "f"), "one\n");
     const image = buildImage({ name: "changing", tag: "x", copyToRoot: src });
-    const opts = { out: join(dir, "changing.oci"), format: "oci" as const, cacheDir, progress: false };
+    const opts = {
+      out: join(dir, "changing.oci"),
+      format: "oci" as const,
+      cacheDir,
+      progress: false,
+    };
     const first = await build(image, opts);
     const again = await build(image, opts);
     assert.equal(again.layers[0].diffId, first.layers[0].diffId);
@@ -233,17 +341,31 @@ describe("buildImage", () => {
 
   it("derives a stable tag from the content when tag is null, and honours created and architecture", async () => {
     const out = join(dir, "notag.oci");
-    const image = buildImage({ name: "Registry.Example.com:5000/Team/NoTag", created: "now", architecture: "arm64", copyToRoot: writeTextDir("x", "x") });
+    const image = buildImage({
+      name: "Registry.Example.com:5000/Team/NoTag",
+      created: "now",
+      architecture: "arm64",
+      copyToRoot: writeTextDir("x", "x"),
+    });
     const r = await build(image, { out, format: "oci", cacheDir, progress: false });
     assert.equal(r.name, "registry.example.com:5000/team/notag");
     assert.match(r.tag, /^[0-9a-f]{32}$/);
-    const config = JSON.parse(readFileSync(join(out, "blobs", "sha256", r.configDigest.slice(7)), "utf8"));
+    const config = JSON.parse(
+      readFileSync(join(out, "blobs", "sha256", r.configDigest.slice(7)), "utf8"),
+    );
     assert.equal(config.architecture, "arm64");
     assert.notEqual(config.created, "1970-01-01T00:00:01Z");
-    assert.ok(Math.abs(Date.parse(config.created) - Date.now()) < 120_000, `created=now is recent: ${config.created}`);
+    assert.ok(
+      Math.abs(Date.parse(config.created) - Date.now()) < 120_000,
+      `created=now is recent: ${config.created}`,
+    );
     const fixed = buildImage({ name: "notag", copyToRoot: writeTextDir("x", "x") });
-    const t1 = (await build(fixed, { out: join(dir, "t1.oci"), format: "oci", cacheDir, progress: false })).tag;
-    const t2 = (await build(fixed, { out: join(dir, "t2.oci"), format: "oci", cacheDir, progress: false })).tag;
+    const t1 =
+      (await build(fixed, { out: join(dir, "t1.oci"), format: "oci", cacheDir, progress: false }))
+        .tag;
+    const t2 =
+      (await build(fixed, { out: join(dir, "t2.oci"), format: "oci", cacheDir, progress: false }))
+        .tag;
     assert.equal(t1, t2);
   });
 
@@ -253,13 +375,24 @@ describe("buildImage", () => {
     const topDir = join(dir, "closure-top");
     mkdirSync(join(topDir, "bin"), { recursive: true });
     writeFileSync(join(topDir, "bin", "busybox"), readFileSync(staticBusybox()!), { mode: 0o755 });
-    writeFileSync(join(topDir, "bin", "show"), `#!/bin/busybox sh\n/bin/busybox cat ${dep}/msg\n`, { mode: 0o755 });
+    writeFileSync(join(topDir, "bin", "show"), `#!/bin/busybox sh\n/bin/busybox cat ${dep}/msg\n`, {
+      mode: 0o755,
+    });
     const top = (await runOk("nix-store", ["--add", topDir])).stdout.trim();
     const out = join(dir, "closure.tar");
-    await build(buildImage({ name: "closure", tag: "1", copyToRoot: top, config: { Cmd: ["/bin/show"] } }), { out, cacheDir, compressor: "none", progress: false });
+    await build(
+      buildImage({ name: "closure", tag: "1", copyToRoot: top, config: { Cmd: ["/bin/show"] } }),
+      { out, cacheDir, compressor: "none", progress: false },
+    );
     const manifest = JSON.parse(await tarMember(out, "manifest.json"));
-    const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -tv', "sh", out, manifest[0].Layers[0]])).stdout;
-    assert.match(members, /^dr-xr-xr-x 0\/0 .* \.\/nix\/store\/$/m, "nix/store is added with mode 0555");
+    const members =
+      (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -tv', "sh", out, manifest[0].Layers[0]]))
+        .stdout;
+    assert.match(
+      members,
+      /^dr-xr-xr-x 0\/0 .* \.\/nix\/store\/$/m,
+      "nix/store is added with mode 0555",
+    );
     assert.ok(members.includes(`nix/store/${dep.slice(11)}/msg`), members);
     const pm = await getPodman();
     await pm.load(out);
@@ -279,14 +412,33 @@ describe("buildImage", () => {
     writeFileSync(join(src, "a"), bytes);
     writeFileSync(join(src, "b"), bytes.reverse());
     const diffIds = new Set<string>();
-    for (const [compressor, decode] of [["none", "cat"], ["gz", "gzip -dc"], ["zstd", "zstd -dc"]] as const) {
+    for (
+      const [compressor, decode] of [["none", "cat"], ["gz", "gzip -dc"], [
+        "zstd",
+        "zstd -dc",
+      ]] as const
+    ) {
       const out = join(dir, `big-${compressor}.oci`);
-      const r = await build(buildImage({ name: "big-layer", copyToRoot: src }), { out, format: "oci", compressor, cacheDir, progress: false });
+      const r = await build(buildImage({ name: "big-layer", copyToRoot: src }), {
+        out,
+        format: "oci",
+        compressor,
+        cacheDir,
+        progress: false,
+      });
       const blob = join(out, "blobs", "sha256", r.layers[0].digest.slice(7));
       const stored = await runOk("sh", ["-c", 'sha256sum "$1"', "sh", blob]);
-      assert.equal(`sha256:${stored.stdout.split(" ")[0]}`, r.layers[0].digest, `${compressor}: blob named by its digest`);
+      assert.equal(
+        `sha256:${stored.stdout.split(" ")[0]}`,
+        r.layers[0].digest,
+        `${compressor}: blob named by its digest`,
+      );
       const { stdout } = await runOk("sh", ["-c", `${decode} "$1" | sha256sum`, "sh", blob]);
-      assert.equal(`sha256:${stdout.split(" ")[0]}`, r.layers[0].diffId, `${compressor}: decompresses to its diff_id`);
+      assert.equal(
+        `sha256:${stdout.split(" ")[0]}`,
+        r.layers[0].diffId,
+        `${compressor}: decompresses to its diff_id`,
+      );
       diffIds.add(r.layers[0].diffId);
     }
     assert.equal(diffIds.size, 1, "one diff_id whatever the compressor");

@@ -6,11 +6,35 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { createPodman, requireTools, rmrf, run, runOk, tempDir, umociUnpack } from "./helpers/tools.ts";
-import { CLI, cliBuild, HELLO, ROOT, RUNTIME, runtimeCommand, runTs } from "./helpers/dockwright.ts";
+import {
+  createPodman,
+  requireTools,
+  rmrf,
+  run,
+  runOk,
+  tempDir,
+  umociUnpack,
+} from "./helpers/tools.ts";
+import {
+  CLI,
+  cliBuild,
+  HELLO,
+  ROOT,
+  RUNTIME,
+  runtimeCommand,
+  runTs,
+} from "./helpers/dockwright.ts";
 
 const OTHER = RUNTIME === "deno" ? "bun" : "deno";
 
@@ -27,7 +51,9 @@ describe("command line", () => {
     assert.match(help.stdout, /dockwright build FILE/);
     const buildHelp = await runTs(RUNTIME, CLI, ["build", "--help"]);
     assert.equal(buildHelp.code, 0);
-    for (const flag of ["--out", "--format", "--compressor", "--json"]) assert.match(buildHelp.stdout, new RegExp(flag));
+    for (const flag of ["--out", "--format", "--compressor", "--json"]) {
+      assert.match(buildHelp.stdout, new RegExp(flag));
+    }
     const version = await runTs(RUNTIME, CLI, ["--version"]);
     assert.match(version.stdout, /^dockwright \d+\.\d+\.\d+\n$/);
     const none = await runTs(RUNTIME, CLI, []);
@@ -37,8 +63,19 @@ describe("command line", () => {
   it("builds an OCI layout with --json that umoci unpacks", async (t) => {
     if (!requireTools(t, ["umoci"])) return;
     const out = join(dir, "cli.oci");
-    const result = await cliBuild(RUNTIME, HELLO, ["--format", "oci", "--out", out], { cwd: dir, cacheDir: join(dir, "cache") });
-    assert.deepEqual(Object.keys(result), ["name", "tag", "format", "path", "manifestDigest", "configDigest", "layers"]);
+    const result = await cliBuild(RUNTIME, HELLO, ["--format", "oci", "--out", out], {
+      cwd: dir,
+      cacheDir: join(dir, "cache"),
+    });
+    assert.deepEqual(Object.keys(result), [
+      "name",
+      "tag",
+      "format",
+      "path",
+      "manifestDigest",
+      "configDigest",
+      "layers",
+    ]);
     assert.equal(result.name, "hello");
     assert.equal(result.tag, "latest");
     assert.equal(result.format, "oci");
@@ -51,25 +88,46 @@ describe("command line", () => {
   it("gives the same manifest digest under Deno and Bun for none and zstd", async () => {
     const digests: Record<string, string[]> = {};
     for (const runtime of ["deno", "bun"] as const) {
-      for (const [format, compressor] of [["docker-archive", "none"], ["docker-archive", "zstd"], ["oci", "zstd"], ["oci", "none"]]) {
+      for (
+        const [format, compressor] of [["docker-archive", "none"], ["docker-archive", "zstd"], [
+          "oci",
+          "zstd",
+        ], ["oci", "none"]]
+      ) {
         const key = `${format}/${compressor}`;
         const out = join(dir, `x-${runtime}-${format}-${compressor}`);
         // A separate cache per runtime: nothing is shared between the two builds.
-        const r = await cliBuild(runtime, HELLO, ["--format", format, "--compressor", compressor, "--out", out], {
+        const r = await cliBuild(runtime, HELLO, [
+          "--format",
+          format,
+          "--compressor",
+          compressor,
+          "--out",
+          out,
+        ], {
           cwd: dir,
           cacheDir: join(dir, `cache-${runtime}`),
         });
         (digests[key] ??= []).push(r.manifestDigest as string);
-        if (format === "docker-archive") (digests[`${key}/bytes`] ??= []).push(String(readFileSync(out).length));
+        if (format === "docker-archive") {
+          (digests[`${key}/bytes`] ??= []).push(String(readFileSync(out).length));
+        }
       }
     }
-    for (const [key, [deno, bun]] of Object.entries(digests)) assert.equal(deno, bun, `${key}: deno ${deno} vs bun ${bun}`);
+    for (const [key, [deno, bun]] of Object.entries(digests)) {
+      assert.equal(deno, bun, `${key}: deno ${deno} vs bun ${bun}`);
+    }
   });
 
   it("builds when the image file itself is run, with the same flags", async (t) => {
     if (!requireTools(t, ["skopeo"])) return;
     const out = join(dir, "direct.tar");
-    const r = await runTs(OTHER, HELLO, ["--out", out, "--json", "--cache-dir", join(dir, "cache")], { cwd: dir });
+    const r = await runTs(
+      OTHER,
+      HELLO,
+      ["--out", out, "--json", "--cache-dir", join(dir, "cache")],
+      { cwd: dir },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).path, out);
     await runOk("skopeo", ["--insecure-policy", "inspect", `docker-archive:${out}`]);
@@ -88,38 +146,104 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     );
     const work = join(dir, "work");
     mkdirSync(work);
-    const r = await runTs(RUNTIME, CLI, ["build", file, "--json", "--cache-dir", join(dir, "cache")], { cwd: work });
+    const r = await runTs(RUNTIME, CLI, [
+      "build",
+      file,
+      "--json",
+      "--cache-dir",
+      join(dir, "cache"),
+    ], { cwd: work });
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(r.stdout);
     assert.equal(results.length, 2);
     assert.deepEqual(readdirSync(work).sort(), ["first.tar.gz", "second.tar.gz"]);
-    const one = await runTs(RUNTIME, CLI, ["build", file, "--image", "second", "--format", "oci-archive", "--json", "--cache-dir", join(dir, "cache")], { cwd: work });
+    const one = await runTs(RUNTIME, CLI, [
+      "build",
+      file,
+      "--image",
+      "second",
+      "--format",
+      "oci-archive",
+      "--json",
+      "--cache-dir",
+      join(dir, "cache"),
+    ], { cwd: work });
     assert.equal(JSON.parse(one.stdout).name, "second");
     assert.ok(existsSync(join(work, "second.oci.tar")));
-    const both = await runTs(RUNTIME, CLI, ["build", file, "--out", join(work, "x.tar")], { cwd: work });
+    const both = await runTs(RUNTIME, CLI, ["build", file, "--out", join(work, "x.tar")], {
+      cwd: work,
+    });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--out names one output but the file exports 2 images/);
   });
 
   it("reports bad input with a clear message and a meaningful exit code, writing nothing", async () => {
     const cases: Array<{ source: string; code: number; message: RegExp }> = [
-      { source: `buildImage({ name: "x", compressor: "xz" })`, code: 2, message: /attribute "compressor" must be one of "none", "gz", "zstd" \(got "xz"\)/ },
-      { source: `buildImage({ name: "x", copytoroot: "./a" })`, code: 2, message: /attribute "copytoroot" is not an attribute of buildImage; did you mean "copyToRoot"\?/ },
-      { source: `buildImage({ name: "x", architecture: "arm32v7" })`, code: 2, message: /attribute "architecture" must be a Go architecture name/ },
-      { source: `buildImage({ name: "x", config: { cmd: ["/x"] } })`, code: 2, message: /attribute "config.cmd" is not a key of the image config; did you mean "Cmd"\?/ },
-      { source: `buildImage({ name: "x", uid: -1 })`, code: 2, message: /attribute "uid" must be an integer/ },
-      { source: `buildImage({ name: "Not Valid!" })`, code: 2, message: /is not a valid image name/ },
-      { source: `buildImage({ name: "x", created: "yesterday" })`, code: 2, message: /attribute "created" must be "now" or a date-time/ },
-      { source: `buildImage({ name: "x", runAsRootMode: "docker" })`, code: 2, message: /attribute "runAsRootMode" must be one of "vm", "userns"/ },
-      { source: `buildImage({ name: "x", runAsRoot: "exit 3", runAsRootMode: "userns" })`, code: 1, message: /runAsRoot failed \(exit code 3\)/ },
-      { source: `buildImage({ name: "x", copyToRoot: "./does-not-exist" })`, code: 1, message: /does-not-exist: cannot read this source \(ENOENT\)/ },
+      {
+        source: `buildImage({ name: "x", compressor: "xz" })`,
+        code: 2,
+        message: /attribute "compressor" must be one of "none", "gz", "zstd" \(got "xz"\)/,
+      },
+      {
+        source: `buildImage({ name: "x", copytoroot: "./a" })`,
+        code: 2,
+        message:
+          /attribute "copytoroot" is not an attribute of buildImage; did you mean "copyToRoot"\?/,
+      },
+      {
+        source: `buildImage({ name: "x", architecture: "arm32v7" })`,
+        code: 2,
+        message: /attribute "architecture" must be a Go architecture name/,
+      },
+      {
+        source: `buildImage({ name: "x", config: { cmd: ["/x"] } })`,
+        code: 2,
+        message: /attribute "config.cmd" is not a key of the image config; did you mean "Cmd"\?/,
+      },
+      {
+        source: `buildImage({ name: "x", uid: -1 })`,
+        code: 2,
+        message: /attribute "uid" must be an integer/,
+      },
+      {
+        source: `buildImage({ name: "Not Valid!" })`,
+        code: 2,
+        message: /is not a valid image name/,
+      },
+      {
+        source: `buildImage({ name: "x", created: "yesterday" })`,
+        code: 2,
+        message: /attribute "created" must be "now" or a date-time/,
+      },
+      {
+        source: `buildImage({ name: "x", runAsRootMode: "docker" })`,
+        code: 2,
+        message: /attribute "runAsRootMode" must be one of "vm", "userns"/,
+      },
+      {
+        source: `buildImage({ name: "x", runAsRoot: "exit 3", runAsRootMode: "userns" })`,
+        code: 1,
+        message: /runAsRoot failed \(exit code 3\)/,
+      },
+      {
+        source: `buildImage({ name: "x", copyToRoot: "./does-not-exist" })`,
+        code: 1,
+        message: /does-not-exist: cannot read this source \(ENOENT\)/,
+      },
     ];
     for (const [i, c] of cases.entries()) {
       const work = join(dir, `bad-${i}`);
       mkdirSync(work);
       const file = join(work, "image.ts");
-      writeFileSync(file, `import { buildImage } from ${JSON.stringify(join(ROOT, "mod.ts"))};\nexport default ${c.source};\n`);
-      const r = await runTs(RUNTIME, CLI, ["build", file, "--cache-dir", join(dir, "cache")], { cwd: work });
+      writeFileSync(
+        file,
+        `import { buildImage } from ${
+          JSON.stringify(join(ROOT, "mod.ts"))
+        };\nexport default ${c.source};\n`,
+      );
+      const r = await runTs(RUNTIME, CLI, ["build", file, "--cache-dir", join(dir, "cache")], {
+        cwd: work,
+      });
       assert.equal(r.code, c.code, `${c.source}: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, /^error: /);
       assert.match(r.stderr, c.message, c.source);
@@ -127,13 +251,26 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     }
     const usage = await runTs(RUNTIME, CLI, ["build", HELLO, "--format", "tgz"]);
     assert.equal(usage.code, 2);
-    assert.match(usage.stderr, /unknown --format "tgz"[\s\S]*use one of: docker-archive, oci, oci-archive/);
+    assert.match(
+      usage.stderr,
+      /unknown --format "tgz"[\s\S]*use one of: docker-archive, oci, oci-archive/,
+    );
     const missing = await runTs(RUNTIME, CLI, ["build", join(dir, "nope.ts")]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /image file not found/);
-    const noFolder = await runTs(RUNTIME, CLI, ["build", HELLO, "--out", join(dir, "no-folder", "x.tar"), "--cache-dir", join(dir, "cache")]);
+    const noFolder = await runTs(RUNTIME, CLI, [
+      "build",
+      HELLO,
+      "--out",
+      join(dir, "no-folder", "x.tar"),
+      "--cache-dir",
+      join(dir, "cache"),
+    ]);
     assert.equal(noFolder.code, 1);
-    assert.match(noFolder.stderr, /the folder \S*no-folder does not exist; create it or choose another output path/);
+    assert.match(
+      noFolder.stderr,
+      /the folder \S*no-folder does not exist; create it or choose another output path/,
+    );
     assert.equal(existsSync(join(dir, "no-folder")), false);
   });
 
@@ -146,10 +283,24 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
     const work = join(dir, "interrupt");
     mkdirSync(work);
     const file = join(work, "image.ts");
-    writeFileSync(file, `import { buildImage } from ${JSON.stringify(join(ROOT, "mod.ts"))};\nexport default buildImage({ name: "big", copyToRoot: ${JSON.stringify(src)} });\n`);
+    writeFileSync(
+      file,
+      `import { buildImage } from ${
+        JSON.stringify(join(ROOT, "mod.ts"))
+      };\nexport default buildImage({ name: "big", copyToRoot: ${JSON.stringify(src)} });\n`,
+    );
     const [cmd, ...pre] = runtimeCommand(RUNTIME);
     const cache = join(dir, "cache-int");
-    const child = spawn(cmd, [...pre, CLI, "build", file, "--compressor", "gz", "--cache-dir", cache], { cwd: work, stdio: "ignore" });
+    const child = spawn(cmd, [
+      ...pre,
+      CLI,
+      "build",
+      file,
+      "--compressor",
+      "gz",
+      "--cache-dir",
+      cache,
+    ], { cwd: work, stdio: "ignore" });
     // Wait until the layer is being written, then interrupt.
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -158,11 +309,17 @@ export const second = buildImage({ name: "second", tag: "b", copyToRoot: writeTe
       await new Promise((r) => setTimeout(r, 20));
     }
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => child.on("exit", (c, s) => r(c ?? (s ? 130 : null))));
+    const code = await new Promise<number | null>((r) =>
+      child.on("exit", (c, s) => r(c ?? (s ? 130 : null)))
+    );
     assert.notEqual(code, 0);
     assert.deepEqual(readdirSync(work), ["image.ts"], "no output and no temp file next to it");
     assert.deepEqual(readdirSync(join(cache, "tmp")), [], "no temp blob left in the cache");
-    assert.deepEqual(readdirSync(join(cache, "blobs", "sha256")), [], "no partial blob in the cache");
+    assert.deepEqual(
+      readdirSync(join(cache, "blobs", "sha256")),
+      [],
+      "no partial blob in the cache",
+    );
   });
 
   it("removes a layered image's script folder, read-only folders included, when interrupted while a script runs", async (t) => {
@@ -180,9 +337,23 @@ export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x"
     // As root, drop the capability that ignores file modes, so a 0555 folder resists removal as it does for a user.
     const [cmd, ...pre] = runtimeCommand(RUNTIME);
     const asUser = process.getuid?.() === 0
-      ? ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search", "--", cmd]
+      ? [
+        "setpriv",
+        "--inh-caps=-dac_override,-dac_read_search",
+        "--bounding-set=-dac_override,-dac_read_search",
+        "--",
+        cmd,
+      ]
       : [cmd];
-    const child = spawn(asUser[0], [...asUser.slice(1), ...pre, CLI, "build", file, "--cache-dir", join(dir, "cache-int-layered")], {
+    const child = spawn(asUser[0], [
+      ...asUser.slice(1),
+      ...pre,
+      CLI,
+      "build",
+      file,
+      "--cache-dir",
+      join(dir, "cache-int-layered"),
+    ], {
       cwd: work,
       stdio: "ignore",
       env: { ...process.env, TMPDIR: tmp },
@@ -193,7 +364,9 @@ export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x"
     while (Date.now() < deadline && !started()) await new Promise((r) => setTimeout(r, 20));
     assert.ok(started(), "the script started");
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => child.on("exit", (c, s) => r(c ?? (s ? 130 : null))));
+    const code = await new Promise<number | null>((r) =>
+      child.on("exit", (c, s) => r(c ?? (s ? 130 : null)))
+    );
     assert.notEqual(code, 0);
     assert.deepEqual(readdirSync(tmp), [], "no script folder left behind");
     assert.deepEqual(readdirSync(work).sort(), ["image.ts", "tmp"], "no output");
@@ -206,7 +379,9 @@ export default buildLayeredImage({ name: "slow", contents: [writeTextDir("etc/x"
     const file = join(work, "image.ts");
     writeFileSync(
       file,
-      `import { streamLayeredImage, fakeNss, greeterExecutable, writeTextFile, main } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+      `import { streamLayeredImage, fakeNss, greeterExecutable, writeTextFile, main } from ${
+        JSON.stringify(join(ROOT, "mod.ts"))
+      };
 export default streamLayeredImage({ name: "streamy", tag: "v1", contents: [fakeNss, writeTextFile({ name: "g", destination: "/bin/g", text: greeterExecutable("streamed\\n"), executable: true })], config: { Cmd: ["/bin/g"] } });
 main(import.meta);
 `,
@@ -229,7 +404,14 @@ main(import.meta);
       // --stream from the other runtime gives the same bytes.
       const viaOther = join(work, "other.tar");
       const [cmd, ...pre] = runtimeCommand(OTHER);
-      await runOk("sh", ["-c", `${[cmd, ...pre].map((a) => `'${a}'`).join(" ")} '${CLI}' build '${file}' --stream --quiet --cache-dir '${join(dir, "cache-stream-other")}' > '${viaOther}'`]);
+      await runOk("sh", [
+        "-c",
+        `${
+          [cmd, ...pre].map((a) => `'${a}'`).join(" ")
+        } '${CLI}' build '${file}' --stream --quiet --cache-dir '${
+          join(dir, "cache-stream-other")
+        }' > '${viaOther}'`,
+      ]);
       assert.deepEqual(readFileSync(viaOther), readFileSync(archive));
       const names = (await runOk("tar", ["-tf", archive])).stdout.trim().split("\n");
       assert.match(names[0], /^[0-9a-f]{64}\/layer\.tar$/);
@@ -247,11 +429,30 @@ main(import.meta);
     copyFileSync(join(ROOT, "dist", "dockwright"), bin);
     chmodSync(bin, 0o755);
     for (const compressor of ["none", "zstd"]) {
-      const viaBinary = await run(bin, ["build", HELLO, "--json", "--compressor", compressor, "--out", join(dir, `bin-${compressor}.tar`), "--cache-dir", join(dir, "cache-bin")], { cwd: dir });
+      const viaBinary = await run(bin, [
+        "build",
+        HELLO,
+        "--json",
+        "--compressor",
+        compressor,
+        "--out",
+        join(dir, `bin-${compressor}.tar`),
+        "--cache-dir",
+        join(dir, "cache-bin"),
+      ], { cwd: dir });
       assert.equal(viaBinary.code, 0, viaBinary.stderr);
-      const viaSource = await cliBuild(RUNTIME, HELLO, ["--compressor", compressor, "--out", join(dir, `src-${compressor}.tar`)], { cwd: dir, cacheDir: join(dir, "cache-src") });
+      const viaSource = await cliBuild(RUNTIME, HELLO, [
+        "--compressor",
+        compressor,
+        "--out",
+        join(dir, `src-${compressor}.tar`),
+      ], { cwd: dir, cacheDir: join(dir, "cache-src") });
       assert.equal(JSON.parse(viaBinary.stdout).manifestDigest, viaSource.manifestDigest);
-      assert.deepEqual(readFileSync(join(dir, `bin-${compressor}.tar`)), readFileSync(join(dir, `src-${compressor}.tar`)), compressor);
+      assert.deepEqual(
+        readFileSync(join(dir, `bin-${compressor}.tar`)),
+        readFileSync(join(dir, `src-${compressor}.tar`)),
+        compressor,
+      );
     }
     const help = await run(bin, ["build", "--help"]);
     assert.match(help.stdout, /--format/);

@@ -6,16 +6,36 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { build } from "../mod.ts";
-import { lazyPodman, inCI, requireTools, rmrf, tempDir } from "./helpers/tools.ts";
+import { inCI, lazyPodman, requireTools, rmrf, tempDir } from "./helpers/tools.ts";
 import { defaultCacheDir } from "../lib/cache/blob_store.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
 import { ROOT } from "./helpers/dockwright.ts";
 
 const EXAMPLES: Array<{ dir: string; image: string; expect: RegExp; needs: string[] }> = [
-  { dir: "hello", image: "localhost/hello:latest", expect: /^Hello from dockwright!\n$/, needs: [] },
-  { dir: "layered-user", image: "localhost/hello-user:latest", expect: /^Hello from dockwright!\n$/, needs: [] },
-  { dir: "fakeroot", image: "localhost/alice:latest", expect: /^alice:alice 755 \/home\/alice\nroot:root 1777 \/tmp\n$/, needs: ["fakeroot", "busybox"] },
-  { dir: "closure-graph", image: "localhost/hello-closure:latest", expect: /^Hello from a store path/, needs: ["busybox"] },
+  {
+    dir: "hello",
+    image: "localhost/hello:latest",
+    expect: /^Hello from dockwright!\n$/,
+    needs: [],
+  },
+  {
+    dir: "layered-user",
+    image: "localhost/hello-user:latest",
+    expect: /^Hello from dockwright!\n$/,
+    needs: [],
+  },
+  {
+    dir: "fakeroot",
+    image: "localhost/alice:latest",
+    expect: /^alice:alice 755 \/home\/alice\nroot:root 1777 \/tmp\n$/,
+    needs: ["fakeroot", "busybox"],
+  },
+  {
+    dir: "closure-graph",
+    image: "localhost/hello-closure:latest",
+    expect: /^Hello from a store path/,
+    needs: ["busybox"],
+  },
   {
     dir: "run-as-root",
     image: "localhost/run-as-root:latest",
@@ -54,7 +74,12 @@ describe("examples", () => {
       }
       const mod = await import(join(ROOT, "examples", example.dir, "image.ts"));
       const out = join(dir, `${example.dir}.tar`);
-      await build(mod.default, { out, compressor: "none", cacheDir: join(dir, "cache"), progress: false });
+      await build(mod.default, {
+        out,
+        compressor: "none",
+        cacheDir: join(dir, "cache"),
+        progress: false,
+      });
       const pm = await podman.get();
       await pm.load(out);
       assert.match(await pm.run(example.image), example.expect);

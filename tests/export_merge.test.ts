@@ -8,8 +8,23 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { join } from "node:path";
-import { build, buildImage, buildLayeredImage, exportImage, mergeImages, writeTextDir } from "../mod.ts";
-import { lazyPodman, gnuTarList, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import {
+  build,
+  buildImage,
+  buildLayeredImage,
+  exportImage,
+  mergeImages,
+  writeTextDir,
+} from "../mod.ts";
+import {
+  gnuTarList,
+  lazyPodman,
+  requireTools,
+  rmrf,
+  runOk,
+  staticBusybox,
+  tempDir,
+} from "./helpers/tools.ts";
 
 describe("exportImage and mergeImages", () => {
   let dir: string;
@@ -36,7 +51,11 @@ describe("exportImage and mergeImages", () => {
     const base = buildImage({
       name: "export-base",
       tag: "1",
-      copyToRoot: [busyboxDir, writeTextDir("/etc/removed", "old\n"), writeTextDir("/etc/kept", "base\n")],
+      copyToRoot: [
+        busyboxDir,
+        writeTextDir("/etc/removed", "old\n"),
+        writeTextDir("/etc/kept", "base\n"),
+      ],
       compressor: "none",
     });
     return buildImage({
@@ -54,7 +73,11 @@ describe("exportImage and mergeImages", () => {
   it("exportImage flattens the layers into one tar: base files, upper files winning, owners kept", async (t) => {
     if (!requireTools(t, ["busybox"])) return;
     const out = join(dir, "rootfs.tar");
-    const result = await build(exportImage({ fromImage: chain(), name: "rootfs.tar" }), { out, cacheDir, progress: false });
+    const result = await build(exportImage({ fromImage: chain(), name: "rootfs.tar" }), {
+      out,
+      cacheDir,
+      progress: false,
+    });
     assert.equal(result.format, "rootfs-tar");
     assert.equal(result.path, out);
     const listing = await gnuTarList(out, ["--numeric-owner"]);
@@ -65,14 +88,32 @@ describe("exportImage and mergeImages", () => {
     assert.match(byName.get("./bin/busybox")!, /0\/0/);
     assert.match(byName.get("./bin/busybox")!, /1980-01-01/);
     assert.equal((await runOk("tar", ["-xOf", out, "./etc/kept"])).stdout, "top\n");
-    assert.ok([...byName.keys()].every((n) => !n.includes(".wh.")), "no whiteouts in a flattened root");
+    assert.ok(
+      [...byName.keys()].every((n) => !n.includes(".wh.")),
+      "no whiteouts in a flattened root",
+    );
   });
 
   it("exportImage honours whiteouts of a runAsRoot-free base with a deleting layer", async (t) => {
     if (!requireTools(t, ["busybox", "unshare"])) return;
-    if (process.getuid?.() !== 0) return t.skip("the deleting layer is made by runAsRoot in userns mode, which needs root here");
-    const base = buildImage({ name: "wh-base", tag: "1", copyToRoot: [busyboxDir, writeTextDir("/etc/removed", "old\n")], compressor: "none" });
-    const top = buildImage({ name: "wh-top", tag: "1", fromImage: base, runAsRoot: "/bin/busybox rm /etc/removed", runAsRootMode: "userns" });
+    if (process.getuid?.() !== 0) {
+      return t.skip(
+        "the deleting layer is made by runAsRoot in userns mode, which needs root here",
+      );
+    }
+    const base = buildImage({
+      name: "wh-base",
+      tag: "1",
+      copyToRoot: [busyboxDir, writeTextDir("/etc/removed", "old\n")],
+      compressor: "none",
+    });
+    const top = buildImage({
+      name: "wh-top",
+      tag: "1",
+      fromImage: base,
+      runAsRoot: "/bin/busybox rm /etc/removed",
+      runAsRootMode: "userns",
+    });
     const out = join(dir, "wh-rootfs.tar");
     await build(exportImage({ fromImage: top }), { out, cacheDir, progress: false });
     const names = (await gnuTarList(out)).map((l) => l.split(/\s+/).pop()!);
@@ -82,14 +123,26 @@ describe("exportImage and mergeImages", () => {
 
   it("exportImage of a missing archive is a clear error and writes nothing", async () => {
     const out = join(dir, "none.tar");
-    await assert.rejects(build(exportImage({ fromImage: join(dir, "missing.tar") }), { out, cacheDir, progress: false }), /missing\.tar: no such file/);
+    await assert.rejects(
+      build(exportImage({ fromImage: join(dir, "missing.tar") }), {
+        out,
+        cacheDir,
+        progress: false,
+      }),
+      /missing\.tar: no such file/,
+    );
     assert.equal(existsSync(out), false);
     assert.throws(() => exportImage({} as never), /exportImage: attribute "fromImage"/);
   });
 
   it("mergeImages: every tag loads, layers stored once, owners kept, inputs of mixed compression", async (t) => {
     if (!requireTools(t, ["podman", "runc", "busybox"])) return;
-    const base = buildImage({ name: "merge-base", tag: "1", copyToRoot: busyboxDir, compressor: "none" });
+    const base = buildImage({
+      name: "merge-base",
+      tag: "1",
+      copyToRoot: busyboxDir,
+      compressor: "none",
+    });
     const owned = buildLayeredImage({
       name: "merge-owned",
       tag: "1",
@@ -97,7 +150,13 @@ describe("exportImage and mergeImages", () => {
       fakeRootCommands: "mkdir -p home/alice && chown 1000:1000 home/alice",
       compressor: "zstd",
     });
-    const third = buildImage({ name: "merge-third", tag: "1", fromImage: base, copyToRoot: writeTextDir("/third", "3\n"), compressor: "gz" });
+    const third = buildImage({
+      name: "merge-third",
+      tag: "1",
+      fromImage: base,
+      copyToRoot: writeTextDir("/third", "3\n"),
+      compressor: "gz",
+    });
     // Inputs as files of three compressions, plus an image value.
     const files: string[] = [];
     for (const [image, compressor] of [[base, "gz"], [owned, "zstd"], [third, "none"]] as const) {
@@ -107,25 +166,63 @@ describe("exportImage and mergeImages", () => {
     }
     const out = join(dir, "merged.tar");
     // The last input is uncompressed, so the merge is too (Nix: the last input's compressor).
-    const result = await build(mergeImages([files[0], files[1], files[2]]), { out, cacheDir, progress: false });
+    const result = await build(mergeImages([files[0], files[1], files[2]]), {
+      out,
+      cacheDir,
+      progress: false,
+    });
     assert.equal(result.compressor, "none");
-    assert.deepEqual(result.images.map((i) => `${i.name}:${i.tag}`), ["merge-base:1", "merge-owned:1", "merge-third:1"]);
+    assert.deepEqual(result.images.map((i) => `${i.name}:${i.tag}`), [
+      "merge-base:1",
+      "merge-owned:1",
+      "merge-third:1",
+    ]);
     const members = (await gnuTarList(out)).map((l) => l.split(/\s+/).pop()!);
-    const baseLayer = JSON.parse((await runOk("tar", ["-xOf", files[0], "manifest.json"])).stdout)[0].Layers[0];
-    assert.equal(members.filter((m) => m === baseLayer).length, 1, "the shared base layer is stored once");
+    const baseLayer =
+      JSON.parse((await runOk("tar", ["-xOf", files[0], "manifest.json"])).stdout)[0].Layers[0];
+    assert.equal(
+      members.filter((m) => m === baseLayer).length,
+      1,
+      "the shared base layer is stored once",
+    );
     const p = await getPodman();
     const loaded = await p.load(out);
-    for (const name of ["merge-base:1", "merge-owned:1", "merge-third:1"]) assert.ok(loaded.some((l) => l.endsWith(name)), `${name} in ${loaded}`);
-    assert.equal(await p.run("localhost/merge-owned:1", ["/bin/busybox", "stat", "-c", "%u:%g", "/home/alice"]), "1000:1000\n");
+    for (const name of ["merge-base:1", "merge-owned:1", "merge-third:1"]) {
+      assert.ok(loaded.some((l) => l.endsWith(name)), `${name} in ${loaded}`);
+    }
+    assert.equal(
+      await p.run("localhost/merge-owned:1", [
+        "/bin/busybox",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/home/alice",
+      ]),
+      "1000:1000\n",
+    );
     assert.equal(await p.run("localhost/merge-third:1", ["/bin/busybox", "cat", "/third"]), "3\n");
   });
 
   it("mergeImages takes image values and nested merges, and rejects what is not an image", async (t) => {
     if (!requireTools(t, ["podman", "runc"])) return;
-    const a = buildImage({ name: "val-a", tag: "1", copyToRoot: writeTextDir("/a", "a\n"), compressor: "none" });
-    const b = buildImage({ name: "val-b", tag: "1", copyToRoot: writeTextDir("/b", "b\n"), compressor: "none" });
+    const a = buildImage({
+      name: "val-a",
+      tag: "1",
+      copyToRoot: writeTextDir("/a", "a\n"),
+      compressor: "none",
+    });
+    const b = buildImage({
+      name: "val-b",
+      tag: "1",
+      copyToRoot: writeTextDir("/b", "b\n"),
+      compressor: "none",
+    });
     const out = join(dir, "merged-values.tar");
-    const result = await build(mergeImages([mergeImages([a]), b]), { out, cacheDir, progress: false });
+    const result = await build(mergeImages([mergeImages([a]), b]), {
+      out,
+      cacheDir,
+      progress: false,
+    });
     assert.deepEqual(result.images.map((i) => i.name), ["val-a", "val-b"]);
     const loaded = await (await getPodman()).load(out);
     assert.equal(loaded.length, 2);
@@ -134,7 +231,10 @@ describe("exportImage and mergeImages", () => {
     const garbage = join(dir, "garbage.tar");
     writeFileSync(garbage, "x".repeat(1024));
     const badOut = join(dir, "merged-bad.tar");
-    await assert.rejects(build(mergeImages([garbage]), { out: badOut, cacheDir, progress: false }), /garbage\.tar/);
+    await assert.rejects(
+      build(mergeImages([garbage]), { out: badOut, cacheDir, progress: false }),
+      /garbage\.tar/,
+    );
     assert.equal(existsSync(badOut), false);
   });
 });

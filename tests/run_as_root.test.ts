@@ -6,12 +6,28 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, buildImageWithNixDb, writeTextDir } from "../mod.ts";
 import { findKernel } from "../lib/run/vm/kernel.ts";
-import { lazyPodman, inCI, nixStoreAdd, requireTools, rmrf, runOk, staticBusybox, tempDir } from "./helpers/tools.ts";
+import {
+  inCI,
+  lazyPodman,
+  nixStoreAdd,
+  requireTools,
+  rmrf,
+  runOk,
+  staticBusybox,
+  tempDir,
+} from "./helpers/tools.ts";
 
 const VM_TOOLS = ["qemu-system-x86_64", "mkfs.ext4", "debugfs", "busybox", "xz"];
 
@@ -21,7 +37,11 @@ function requireVmKernel(t: { skip(m?: string): void }, cacheDir: string): boole
     findKernel(cacheDir);
     return true;
   } catch (error) {
-    if (inCI()) throw new Error(`no kernel for the runAsRoot VM in CI (.ci/run unpacks one): ${(error as Error).message}`);
+    if (inCI()) {
+      throw new Error(
+        `no kernel for the runAsRoot VM in CI (.ci/run unpacks one): ${(error as Error).message}`,
+      );
+    }
     t.skip(`no VM kernel: ${(error as Error).message}`);
     return false;
   }
@@ -33,7 +53,24 @@ function busyboxRoot(dir: string): string {
   for (const d of ["bin", "etc", "tmp", "root"]) mkdirSync(join(root, d), { recursive: true });
   const bb = staticBusybox()!;
   writeFileSync(join(root, "bin", "busybox"), readFileSync(bb), { mode: 0o755 });
-  for (const applet of ["sh", "ls", "cat", "stat", "echo", "mkdir", "chown", "chmod", "mknod", "cp", "rm", "test", "id", "printf"]) {
+  for (
+    const applet of [
+      "sh",
+      "ls",
+      "cat",
+      "stat",
+      "echo",
+      "mkdir",
+      "chown",
+      "chmod",
+      "mknod",
+      "cp",
+      "rm",
+      "test",
+      "id",
+      "printf",
+    ]
+  ) {
     symlinkSync("busybox", join(root, "bin", applet));
   }
   writeFileSync(join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
@@ -71,7 +108,14 @@ describe("buildImage runAsRoot", () => {
   before(() => {
     dir = tempDir("dw-root-");
     cacheDir = join(dir, "cache");
-    if (staticBusybox()) base = buildImage({ name: "busybox-base", tag: "1", copyToRoot: busyboxRoot(dir), compressor: "none" });
+    if (staticBusybox()) {
+      base = buildImage({
+        name: "busybox-base",
+        tag: "1",
+        copyToRoot: busyboxRoot(dir),
+        compressor: "none",
+      });
+    }
   });
   after(async () => {
     await podman.close();
@@ -86,7 +130,9 @@ describe("buildImage runAsRoot", () => {
 
   for (const mode of ["vm", "userns"] as const) {
     it(`${mode}: the script's user, chown, device node, setuid bit and deletion show up in the container`, async (t) => {
-      if (!requireTools(t, ["podman", "runc", ...(mode === "vm" ? VM_TOOLS : ["unshare", "busybox"])])) return;
+      if (
+        !requireTools(t, ["podman", "runc", ...(mode === "vm" ? VM_TOOLS : ["unshare", "busybox"])])
+      ) return;
       if (mode === "vm" && !requireVmKernel(t, cacheDir)) return;
       const image = buildImage({
         name: `root-${mode}`,
@@ -100,7 +146,9 @@ describe("buildImage runAsRoot", () => {
       const out = join(dir, `root-${mode}.tar`);
       const started = performance.now();
       const result = await build(image, { out, cacheDir, progress: false });
-      process.stderr.write(`runAsRoot (${mode}) build: ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(
+        `runAsRoot (${mode}) build: ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+      );
       assert.equal(result.layers.length, 2);
       const output = await runsInPodman(out, `localhost/root-${mode}:1`, CHECK);
       assert.match(output, /^1000:1000 \/home\/alice$/m);
@@ -112,14 +160,20 @@ describe("buildImage runAsRoot", () => {
       assert.match(output, /^stdin is empty$/m, "a script that reads stdin gets EOF, not a hang");
       // The layer holds the changes only: a whiteout for the deleted file, not the base's busybox.
       const manifest = JSON.parse((await runOk("tar", ["-xOf", out, "manifest.json"])).stdout);
-      const members = (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -t', "sh", out, manifest[0].Layers[1]])).stdout.split("\n");
+      const members =
+        (await runOk("sh", ["-c", 'tar -xOf "$1" "$2" | tar -t', "sh", out, manifest[0].Layers[1]]))
+          .stdout.split("\n");
       assert.ok(members.includes("./etc/.wh.motd"), members.join(" "));
       assert.ok(!members.includes("./bin/busybox"), "unchanged base files stay out of the layer");
       // A rebuild takes the layer from the cache: no VM (or namespace) is started again.
       const saved = process.env.DOCKWRIGHT_QEMU;
       process.env.DOCKWRIGHT_QEMU = join(dir, "no-qemu-needed");
       try {
-        const again = await build(image, { out: join(dir, `root-${mode}-again.tar`), cacheDir, progress: false });
+        const again = await build(image, {
+          out: join(dir, `root-${mode}-again.tar`),
+          cacheDir,
+          progress: false,
+        });
         assert.equal(again.manifestDigest, result.manifestDigest);
       } finally {
         if (saved === undefined) delete process.env.DOCKWRIGHT_QEMU;
@@ -133,11 +187,20 @@ describe("buildImage runAsRoot", () => {
     if (!requireVmKernel(t, cacheDir)) return;
     if (process.getuid?.() !== 0) return t.skip("userns gives the VM's result only as root");
     const layerOf = async (mode: "vm" | "userns") =>
-      (await build(buildImage({ name: "same", tag: mode, fromImage: base, runAsRoot: SCRIPT, runAsRootMode: mode }), {
-        out: join(dir, `same-${mode}.tar`),
-        cacheDir,
-        progress: false,
-      })).layers[1].diffId;
+      (await build(
+        buildImage({
+          name: "same",
+          tag: mode,
+          fromImage: base,
+          runAsRoot: SCRIPT,
+          runAsRootMode: mode,
+        }),
+        {
+          out: join(dir, `same-${mode}.tar`),
+          cacheDir,
+          progress: false,
+        },
+      )).layers[1].diffId;
     assert.equal(await layerOf("vm"), await layerOf("userns"));
   });
 
@@ -146,7 +209,13 @@ describe("buildImage runAsRoot", () => {
     // The userns mode runs the same chroot runner as the VM, in a fraction of the time.
     let image = base;
     for (const letter of ["a", "b", "c"]) {
-      image = buildImage({ name: "order", tag: letter, fromImage: image, runAsRoot: `printf ${letter} >> /layer-order`, runAsRootMode: "userns" });
+      image = buildImage({
+        name: "order",
+        tag: letter,
+        fromImage: image,
+        runAsRoot: `printf ${letter} >> /layer-order`,
+        runAsRootMode: "userns",
+      });
     }
     const out = join(dir, "order.tar");
     await build(image, { out, cacheDir, compressor: "none", progress: false });
@@ -157,7 +226,13 @@ describe("buildImage runAsRoot", () => {
     if (!requireTools(t, ["podman", "runc"])) return;
     let image = base;
     for (const n of [1, 2, 3]) {
-      image = buildImage({ name: "chain", tag: String(n), fromImage: image, copyToRoot: writeTextDir("/tmp/layer", `layer${n}\n`), compressor: "none" });
+      image = buildImage({
+        name: "chain",
+        tag: String(n),
+        fromImage: image,
+        copyToRoot: writeTextDir("/tmp/layer", `layer${n}\n`),
+        compressor: "none",
+      });
     }
     const out = join(dir, "chain.tar");
     const result = await build(image, { out, cacheDir, progress: false });
@@ -168,7 +243,13 @@ describe("buildImage runAsRoot", () => {
   it("a base whose manifest lists a layer twice works, with and without runAsRoot", async (t) => {
     if (!requireTools(t, ["podman", "runc", "unshare", "busybox"])) return;
     // Two layers, then the archive rewritten to list them as [first, second, first] (nixpkgs #214434).
-    const two = buildImage({ name: "twice", tag: "1", fromImage: base, copyToRoot: writeTextDir("/second", "2\n"), compressor: "none" });
+    const two = buildImage({
+      name: "twice",
+      tag: "1",
+      fromImage: base,
+      copyToRoot: writeTextDir("/second", "2\n"),
+      compressor: "none",
+    });
     const plain = join(dir, "twice.tar");
     await build(two, { out: plain, cacheDir, progress: false });
     const unpacked = join(dir, "twice");
@@ -192,18 +273,25 @@ describe("buildImage runAsRoot", () => {
         tag: mode,
         fromImage: repeated,
         compressor: "none",
-        ...(mode === "userns" ? { runAsRoot: "test -e /second && echo seen > /seen", runAsRootMode: "userns" as const } : { copyToRoot: writeTextDir("/seen", "seen\n") }),
+        ...(mode === "userns"
+          ? { runAsRoot: "test -e /second && echo seen > /seen", runAsRootMode: "userns" as const }
+          : { copyToRoot: writeTextDir("/seen", "seen\n") }),
       });
       const out = join(dir, `on-repeated-${mode}.tar`);
       const result = await build(image, { out, cacheDir, progress: false });
       assert.equal(result.layers.length, 4);
-      assert.equal(await runsInPodman(out, `localhost/on-repeated:${mode}`, "cat /seen /second"), "seen\n2\n");
+      assert.equal(
+        await runsInPodman(out, `localhost/on-repeated:${mode}`, "cat /seen /second"),
+        "seen\n2\n",
+      );
     }
   });
 
   it("keeps copyToRoot's files in the layer even when they equal the base's, and extraCommands stays in the image", async (t) => {
     if (!requireTools(t, ["podman", "runc", "unshare", "busybox"])) return;
-    if (process.getuid?.() !== 0) return t.skip("the base has files of root; userns without root refuses them");
+    if (process.getuid?.() !== 0) {
+      return t.skip("the base has files of root; userns without root refuses them");
+    }
     // Same size, mode, owner and mtime as the base's file, other content (Nix keeps the overlay's upper folder).
     const image = buildImage({
       name: "same-size",
@@ -218,8 +306,15 @@ describe("buildImage runAsRoot", () => {
     });
     const out = join(dir, "same-size.tar");
     await build(image, { out, cacheDir, progress: false });
-    assert.equal(existsSync("/escape-target"), false, "extraCommands wrote through a symlink onto the host");
-    assert.equal(await runsInPodman(out, "localhost/same-size:1", "cat /etc/motd /escape-target"), "WELCOME\ninside\n");
+    assert.equal(
+      existsSync("/escape-target"),
+      false,
+      "extraCommands wrote through a symlink onto the host",
+    );
+    assert.equal(
+      await runsInPodman(out, "localhost/same-size:1", "cat /etc/motd /escape-target"),
+      "WELCOME\ninside\n",
+    );
   });
 
   it("fails with the script's exit code and writes nothing", async (t) => {
@@ -227,7 +322,14 @@ describe("buildImage runAsRoot", () => {
     if (!requireVmKernel(t, cacheDir)) return;
     const out = join(dir, "exit3.tar");
     await assert.rejects(
-      build(buildImage({ name: "exit3", fromImage: base, runAsRoot: "echo failing on purpose; exit 3" }), { out, cacheDir, progress: false }),
+      build(
+        buildImage({
+          name: "exit3",
+          fromImage: base,
+          runAsRoot: "echo failing on purpose; exit 3",
+        }),
+        { out, cacheDir, progress: false },
+      ),
       (e: Error) => e.name === "ScriptError" && /runAsRoot failed \(exit code 3\)/.test(e.message),
     );
     assert.equal(existsSync(out), false);
@@ -259,11 +361,26 @@ describe("buildImage runAsRoot", () => {
   });
 
   it("rejects bad attributes before building", () => {
-    assert.throws(() => buildImage({ name: "x", compressor: "xz" as never }), /buildImage: attribute "compressor"/);
-    assert.throws(() => buildImage({ name: "x", runAsRoot: 3 as never }), /buildImage: attribute "runAsRoot"/);
-    assert.throws(() => buildImage({ name: "x", diskSize: "big" as never }), /buildImage: attribute "diskSize"/);
-    assert.throws(() => buildImage({ name: "x", runAsRootMode: "docker" as never }), /buildImage: attribute "runAsRootMode"/);
-    assert.throws(() => buildImage({ name: "x", fromImage: 42 as never }), /buildImage: attribute "fromImage"/);
+    assert.throws(
+      () => buildImage({ name: "x", compressor: "xz" as never }),
+      /buildImage: attribute "compressor"/,
+    );
+    assert.throws(
+      () => buildImage({ name: "x", runAsRoot: 3 as never }),
+      /buildImage: attribute "runAsRoot"/,
+    );
+    assert.throws(
+      () => buildImage({ name: "x", diskSize: "big" as never }),
+      /buildImage: attribute "diskSize"/,
+    );
+    assert.throws(
+      () => buildImage({ name: "x", runAsRootMode: "docker" as never }),
+      /buildImage: attribute "runAsRootMode"/,
+    );
+    assert.throws(
+      () => buildImage({ name: "x", fromImage: 42 as never }),
+      /buildImage: attribute "fromImage"/,
+    );
   });
 
   it("a fromImage that is not an image is a clear error and writes nothing", async () => {
@@ -271,7 +388,15 @@ describe("buildImage runAsRoot", () => {
     writeFileSync(notImage, "this is not a tar archive".repeat(40));
     const out = join(dir, "on-garbage.tar");
     await assert.rejects(
-      build(buildImage({ name: "on-garbage", fromImage: notImage, runAsRoot: "true", runAsRootMode: "userns" }), { out, cacheDir, progress: false }),
+      build(
+        buildImage({
+          name: "on-garbage",
+          fromImage: notImage,
+          runAsRoot: "true",
+          runAsRootMode: "userns",
+        }),
+        { out, cacheDir, progress: false },
+      ),
       /not-an-image\.tar/,
     );
     assert.equal(existsSync(out), false);
@@ -280,12 +405,20 @@ describe("buildImage runAsRoot", () => {
   it("extraCommands without runAsRoot runs as this user with cwd = the future /", async (t) => {
     if (!requireTools(t, ["podman", "runc"])) return;
     const out = join(dir, "extra.tar");
-    await build(buildImage({ name: "extra", tag: "1", fromImage: base, extraCommands: "mkdir -p data && echo made > data/file" }), {
-      out,
-      cacheDir,
-      compressor: "none",
-      progress: false,
-    });
+    await build(
+      buildImage({
+        name: "extra",
+        tag: "1",
+        fromImage: base,
+        extraCommands: "mkdir -p data && echo made > data/file",
+      }),
+      {
+        out,
+        cacheDir,
+        compressor: "none",
+        progress: false,
+      },
+    );
     assert.equal(await runsInPodman(out, "localhost/extra:1", "cat /data/file"), "made\n");
   });
 
@@ -293,8 +426,15 @@ describe("buildImage runAsRoot", () => {
     if (!requireTools(t, ["nix-store", "sqlite3", "podman", "runc"])) return;
     const added = await nixStoreAdd(join(dir, "nixdb-item"), { "hello.txt": "hello\n" });
     const out = join(dir, "nixdb.tar");
-    await build(buildImageWithNixDb({ name: "nixdb", tag: "1", fromImage: base, copyToRoot: [added] }), { out, cacheDir, compressor: "none", progress: false });
-    const db = await runsInPodman(out, "localhost/nixdb:1", "ls /nix/var/nix/db; ls /nix/var/nix/gcroots/docker");
+    await build(
+      buildImageWithNixDb({ name: "nixdb", tag: "1", fromImage: base, copyToRoot: [added] }),
+      { out, cacheDir, compressor: "none", progress: false },
+    );
+    const db = await runsInPodman(
+      out,
+      "localhost/nixdb:1",
+      "ls /nix/var/nix/db; ls /nix/var/nix/gcroots/docker",
+    );
     assert.match(db, /db\.sqlite/);
     assert.match(db, new RegExp(added.split("/").pop()!));
   });

@@ -22,7 +22,15 @@ const enc = new TextEncoder();
 const base = { uid: 0, gid: 0, uname: "root", gname: "root", mtime: 1, size: 0 } as const;
 function file(path: string, content: string, extra: Partial<TarEntry> = {}): TarEntry {
   const bytes = enc.encode(content);
-  return { ...base, path, type: "file", mode: 0o444, size: bytes.length, body: { kind: "bytes", bytes }, ...extra };
+  return {
+    ...base,
+    path,
+    type: "file",
+    mode: 0o444,
+    size: bytes.length,
+    body: { kind: "bytes", bytes },
+    ...extra,
+  };
 }
 
 /** The hard cases: long names and link targets, huge ids, long user names, special bits, UTF-8, devices, xattrs. */
@@ -32,8 +40,20 @@ const HARD: TarEntry[] = [
   file("/nix/store/abc-hello/bin/hello", "#!/bin/sh\necho hi\n", { mode: 0o555 }),
   file(`/nix/store/${"d".repeat(120)}/file`, "long path\n"),
   file(`deep/${"x/".repeat(140)}leaf`, "very long path\n"),
-  { ...base, path: "link", type: "symlink", mode: 0o777, linkTarget: `/nix/store/${"t".repeat(150)}` },
-  { ...base, path: "hard", type: "hardlink", mode: 0o444, linkTarget: "/nix/store/abc-hello/bin/hello" },
+  {
+    ...base,
+    path: "link",
+    type: "symlink",
+    mode: 0o777,
+    linkTarget: `/nix/store/${"t".repeat(150)}`,
+  },
+  {
+    ...base,
+    path: "hard",
+    type: "hardlink",
+    mode: 0o444,
+    linkTarget: "/nix/store/abc-hello/bin/hello",
+  },
   file("big-ids", "ids\n", { uid: 3_000_000, gid: 2_097_152, mode: 0o644 }),
   file("long-names", "names\n", { uname: "u".repeat(40), gname: "g".repeat(33) }),
   file("setuid", "s\n", { mode: 0o4755 }),
@@ -42,7 +62,9 @@ const HARD: TarEntry[] = [
   { ...base, path: "dev/null", type: "char", mode: 0o666, devMajor: 1, devMinor: 3 },
   { ...base, path: "dev/sda", type: "block", mode: 0o660, devMajor: 8, devMinor: 0 },
   { ...base, path: "fifo", type: "fifo", mode: 0o644 },
-  file("xattr", "x\n", { xattrs: { "user.comment": "hello", "security.capability": new Uint8Array([1, 0, 0, 2]) } }),
+  file("xattr", "x\n", {
+    xattrs: { "user.comment": "hello", "security.capability": new Uint8Array([1, 0, 0, 2]) },
+  }),
   file("mtime-big", "m\n", { mtime: 2 ** 33 + 5 }),
 ];
 
@@ -98,7 +120,11 @@ describe("tar writer", () => {
         ...e,
         content: e.body?.kind === "bytes" ? [...e.body.bytes] : [],
         xattrs: e.xattrs
-          ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, [...(typeof v === "string" ? enc.encode(v) : v)]]))
+          ? Object.fromEntries(
+            Object.entries(e.xattrs).map((
+              [k, v],
+            ) => [k, [...(typeof v === "string" ? enc.encode(v) : v)]]),
+          )
           : undefined,
         body: undefined,
       }));
@@ -108,7 +134,11 @@ describe("tar writer", () => {
       const theirs = new Uint8Array(Buffer.from(spawnSync("cat", [join(dir, "py.tar")]).stdout));
       assert.equal(ours.length, theirs.length, "archive length");
       for (let i = 0; i < ours.length; i += 512) {
-        assert.deepEqual(ours.subarray(i, i + 512), theirs.subarray(i, i + 512), `block at byte ${i} differs`);
+        assert.deepEqual(
+          ours.subarray(i, i + 512),
+          theirs.subarray(i, i + 512),
+          `block at byte ${i} differs`,
+        );
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -121,7 +151,15 @@ describe("tar writer", () => {
       writeFileSync(join(dir, "ours.tar"), await tarBytes(HARD));
       const members = JSON.parse(python(PYTHON_READER, [join(dir, "ours.tar")]));
       assert.equal(members.length, HARD.length);
-      const typeFlag = { file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", directory: "5", fifo: "6" };
+      const typeFlag = {
+        file: "0",
+        hardlink: "1",
+        symlink: "2",
+        char: "3",
+        block: "4",
+        directory: "5",
+        fifo: "6",
+      };
       HARD.forEach((e, i) => {
         const m = members[i];
         assert.equal(m.name, e.path.replace(/\/$/, ""), "name");
@@ -139,7 +177,9 @@ describe("tar writer", () => {
           assert.equal(m.devminor, e.devMinor);
         }
         for (const [k, v] of Object.entries(e.xattrs ?? {})) {
-          assert.deepEqual(m.xattrs[`SCHILY.xattr.${k}`], [...(typeof v === "string" ? enc.encode(v) : v)], `${e.path} xattr ${k}`);
+          assert.deepEqual(m.xattrs[`SCHILY.xattr.${k}`], [
+            ...(typeof v === "string" ? enc.encode(v) : v),
+          ], `${e.path} xattr ${k}`);
         }
       });
     } finally {
@@ -151,10 +191,14 @@ describe("tar writer", () => {
     const dir = mkdtempSync(join(tmpdir(), "dw-tar-"));
     try {
       writeFileSync(join(dir, "ours.tar"), await tarBytes(HARD));
-      const r = spawnSync("tar", ["--numeric-owner", "--full-time", "-tvf", join(dir, "ours.tar")], {
-        encoding: "utf8",
-        env: { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" },
-      });
+      const r = spawnSync(
+        "tar",
+        ["--numeric-owner", "--full-time", "-tvf", join(dir, "ours.tar")],
+        {
+          encoding: "utf8",
+          env: { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" },
+        },
+      );
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.trim().split("\n");
       assert.equal(lines.length, HARD.length);
@@ -163,8 +207,16 @@ describe("tar writer", () => {
       assert.ok(lines.some((l) => /^-rw-r--r-- 3000000\/2097152 /.test(l)), "large ids");
       assert.ok(lines.some((l) => /^-rwsr-xr-x .* setuid$/.test(l)), "setuid bit");
       assert.ok(lines.some((l) => /^drwxrwxrwt .* sticky\/$/.test(l)), "sticky bit");
-      assert.ok(lines.some((l) => l.endsWith(`link -> /nix/store/${"t".repeat(150)}`)), "long link target");
-      assert.ok(lines.some((l) => /^hr--r--r-- .* hard link to \/?nix\/store\/abc-hello\/bin\/hello$/.test(l)), "hardlink");
+      assert.ok(
+        lines.some((l) => l.endsWith(`link -> /nix/store/${"t".repeat(150)}`)),
+        "long link target",
+      );
+      assert.ok(
+        lines.some((l) =>
+          /^hr--r--r-- .* hard link to \/?nix\/store\/abc-hello\/bin\/hello$/.test(l)
+        ),
+        "hardlink",
+      );
       assert.ok(lines.some((l) => /^crw-rw-rw- 0\/0 +1,3 /.test(l)), "char device");
       assert.ok(lines.some((l) => l.endsWith("héllo-wörld-😀")), "UTF-8 name");
     } finally {
@@ -185,13 +237,31 @@ describe("tar writer", () => {
   it("streams large bodies and rejects a body whose length differs from its header", async () => {
     const big = new Uint8Array(3 * 1024 * 1024 + 7).fill(7);
     const entry: TarEntry = {
-      ...base, path: "big", type: "file", mode: 0o644, size: big.length,
-      body: { kind: "stream", open: async function* () { yield big.subarray(0, 1000); yield big.subarray(1000); } },
+      ...base,
+      path: "big",
+      type: "file",
+      mode: 0o644,
+      size: big.length,
+      body: {
+        kind: "stream",
+        open: async function* () {
+          yield big.subarray(0, 1000);
+          yield big.subarray(1000);
+        },
+      },
     };
     const out = await tarBytes([entry]);
     assert.equal(out.length % 10240, 0);
     assert.deepEqual(out.subarray(512, 512 + big.length), big);
-    const short: TarEntry = { ...entry, body: { kind: "stream", open: async function* () { yield big.subarray(0, 10); } } };
+    const short: TarEntry = {
+      ...entry,
+      body: {
+        kind: "stream",
+        open: async function* () {
+          yield big.subarray(0, 10);
+        },
+      },
+    };
     await assert.rejects(tarBytes([short]), /stream gave 10 bytes, header says/);
   });
 
@@ -203,18 +273,37 @@ describe("tar writer", () => {
         const path = join(dir, `f${size}`);
         writeFileSync(path, content);
         const entry = (declared: number): TarEntry => ({
-          ...base, path: "f", type: "file", mode: 0o644, size: declared, body: { kind: "host", path, identity: "x" },
+          ...base,
+          path: "f",
+          type: "file",
+          mode: 0o644,
+          size: declared,
+          body: { kind: "host", path, identity: "x" },
         });
         for (const chunkSize of [512, 1024, 1536, 1 << 20]) {
           const out = await tarBytes([entry(size)], chunkSize);
-          assert.deepEqual(out.subarray(512, 512 + size), content, `size ${size}, chunks of ${chunkSize}`);
+          assert.deepEqual(
+            out.subarray(512, 512 + size),
+            content,
+            `size ${size}, chunks of ${chunkSize}`,
+          );
           await assert.rejects(tarBytes([entry(size + 1)], chunkSize), (e: Error) => {
             assert.equal(e.name, "SourceChangedError");
-            assert.match(e.message, new RegExp(`changed while it was being archived \\(expected ${size + 1} bytes, found ${size}\\)`));
+            assert.match(
+              e.message,
+              new RegExp(
+                `changed while it was being archived \\(expected ${
+                  size + 1
+                } bytes, found ${size}\\)`,
+              ),
+            );
             return true;
           });
           if (size > 0) {
-            await assert.rejects(tarBytes([entry(size - 1)], chunkSize), /changed while it was being archived \(expected \d+ bytes, found more\)/);
+            await assert.rejects(
+              tarBytes([entry(size - 1)], chunkSize),
+              /changed while it was being archived \(expected \d+ bytes, found more\)/,
+            );
           }
         }
       }
@@ -224,11 +313,36 @@ describe("tar writer", () => {
   });
 
   it("orders folder entries by their UTF-8 bytes, as Python (and GNU tar --sort=name) do", () => {
-    const names = ["b", "B", "a-b", "a.b", "a", "ab", "é", "z\u{e000}", "z\u{ffff}", "z\u{10000}", "z\u{1f600}", "\u{fffd}", "0", "~"];
+    const names = [
+      "b",
+      "B",
+      "a-b",
+      "a.b",
+      "a",
+      "ab",
+      "é",
+      "z\u{e000}",
+      "z\u{ffff}",
+      "z\u{10000}",
+      "z\u{1f600}",
+      "\u{fffd}",
+      "0",
+      "~",
+    ];
     const tree = new FileTree();
-    for (const name of names) tree.put(name, { type: "file", mode: 0o644, size: 0, body: { kind: "bytes", bytes: new Uint8Array() } });
+    for (const name of names) {
+      tree.put(name, {
+        type: "file",
+        mode: 0o644,
+        size: 0,
+        body: { kind: "bytes", bytes: new Uint8Array() },
+      });
+    }
     const ours = tree.toEntries({ root: null }).map((e) => e.path);
-    const python = spawnSync("python3", ["-c", "import json,sys; print(json.dumps(sorted(json.load(sys.stdin), key=lambda s: s.encode())))"], {
+    const python = spawnSync("python3", [
+      "-c",
+      "import json,sys; print(json.dumps(sorted(json.load(sys.stdin), key=lambda s: s.encode())))",
+    ], {
       input: JSON.stringify(names),
       encoding: "utf8",
     });

@@ -75,15 +75,22 @@ describe("zstd (libzstd)", () => {
     // Content checksum flag (bit 2 of the frame header descriptor), as the zstd command sets it.
     assert.deepEqual([...outputs[0].subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
     assert.equal(outputs[0][4] & 0x04, 0x04);
-    const decoded = (await run("sh", ["-c", 'zstd -dc | sha256sum', "sh"], { input: outputs[0] })).stdout;
+    const decoded =
+      (await run("sh", ["-c", "zstd -dc | sha256sum", "sh"], { input: outputs[0] })).stdout;
     assert.equal(decoded.split(" ")[0], sha256(data));
     // From a pipe, as Nix runs it (`tar | zstd`): given a file, zstd knows the size and tunes for it.
     const cli = await runOk("sh", ["-c", 'zstd -3 -T1 -c < "$1"', "sh", input]);
     const version = await libZstdVersion();
     if (version === await cliVersion()) {
-      assert.equal(sha256(outputs[0]), sha256(cli.stdoutBytes), `libzstd ${version} vs the zstd command`);
+      assert.equal(
+        sha256(outputs[0]),
+        sha256(cli.stdoutBytes),
+        `libzstd ${version} vs the zstd command`,
+      );
     } else {
-      t.diagnostic(`libzstd ${version} and the zstd command differ in version: compared by content only`);
+      t.diagnostic(
+        `libzstd ${version} and the zstd command differ in version: compared by content only`,
+      );
     }
     // A tiny output buffer makes every call fill it, the end included: still one frame, the same bytes.
     const slice = data.subarray(0, 1 << 20);
@@ -101,7 +108,9 @@ describe("zstd (libzstd)", () => {
     );
     writeFileSync(input, slice);
     const frames = await runOk("sh", ["-c", 'zstd -3 -T1 -c < "$1" | sha256sum', "sh", input]);
-    if (version === await cliVersion()) assert.equal(frames.stdout.split(" ")[0], sha256(reference));
+    if (version === await cliVersion()) {
+      assert.equal(frames.stdout.split(" ")[0], sha256(reference));
+    }
     assert.equal(await compressorId("zstd"), `zstd/libzstd-${version}`);
     assert.equal(await compressorId("gz"), "gz");
   });
@@ -110,7 +119,12 @@ describe("zstd (libzstd)", () => {
     if (!requireTools(t, ["zstd"])) return;
     const image = buildImage({
       name: "zsame",
-      copyToRoot: writeTextFile({ name: "hello", destination: "/bin/hello", text: greeterExecutable("zstd\n"), executable: true }),
+      copyToRoot: writeTextFile({
+        name: "hello",
+        destination: "/bin/hello",
+        text: greeterExecutable("zstd\n"),
+        executable: true,
+      }),
       config: { Cmd: ["/bin/hello"] },
     });
     const cacheDir = join(dir, "cache");
@@ -129,16 +143,41 @@ describe("zstd (libzstd)", () => {
   });
 
   it("without libzstd, a zstd build fails naming the fix and writes nothing", async () => {
-    const r = await runTs(RUNTIME, CLI, ["build", HELLO, "--compressor", "zstd", "--out", join(dir, "nolib.tar.zst"), "--cache-dir", join(dir, "cache-nolib")], {
+    const r = await runTs(RUNTIME, CLI, [
+      "build",
+      HELLO,
+      "--compressor",
+      "zstd",
+      "--out",
+      join(dir, "nolib.tar.zst"),
+      "--cache-dir",
+      join(dir, "cache-nolib"),
+    ], {
       env: { DOCKWRIGHT_LIBZSTD: join(dir, "no-such-libzstd.so") },
     });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^error: zstd compression needs the libzstd shared library, which could not be loaded/);
+    assert.match(
+      r.stderr,
+      /^error: zstd compression needs the libzstd shared library, which could not be loaded/,
+    );
     assert.match(r.stderr, /no-such-libzstd\.so/);
     assert.match(r.stderr, /apt-get install libzstd1.*DOCKWRIGHT_LIBZSTD/);
-    assert.deepEqual(readdirSync(dir).filter((n) => n.includes("nolib.tar")), [], "nothing written");
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes("nolib.tar")),
+      [],
+      "nothing written",
+    );
     // gz and none do not need it.
-    const gz = await runTs(RUNTIME, CLI, ["build", HELLO, "--compressor", "gz", "--out", join(dir, "x.tar.gz"), "--cache-dir", join(dir, "cache-nolib")], {
+    const gz = await runTs(RUNTIME, CLI, [
+      "build",
+      HELLO,
+      "--compressor",
+      "gz",
+      "--out",
+      join(dir, "x.tar.gz"),
+      "--cache-dir",
+      join(dir, "cache-nolib"),
+    ], {
       env: { DOCKWRIGHT_LIBZSTD: join(dir, "no-such-libzstd.so") },
     });
     assert.equal(gz.code, 0, gz.stderr);

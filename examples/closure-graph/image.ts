@@ -21,8 +21,14 @@ const hello = `${storeDir}/9x2ri8f2w6pq1bp3mr0h3i0cg7f5dl4n-hello-script-1.0`;
 // its dependency by absolute store path, as Nix-built scripts do.
 mkdirSync(`${greeting}/share`, { recursive: true });
 mkdirSync(`${hello}/bin`, { recursive: true });
-writeFileSync(`${greeting}/share/greeting`, "Hello from a store path, with its closure in its own layers.\n");
-writeFileSync(`${hello}/bin/hello`, `#!/bin/sh\nread -r line < ${greeting}/share/greeting\necho "$line"\n`);
+writeFileSync(
+  `${greeting}/share/greeting`,
+  "Hello from a store path, with its closure in its own layers.\n",
+);
+writeFileSync(
+  `${hello}/bin/hello`,
+  `#!/bin/sh\nread -r line < ${greeting}/share/greeting\necho "$line"\n`,
+);
 chmodSync(`${hello}/bin/hello`, 0o555);
 
 export default buildLayeredImage({

@@ -13,14 +13,20 @@ export default buildLayeredImage({
   tag: "latest",
   contents: [
     binSh, // /bin/sh: the host's static busybox (apt-get install busybox-static)
-    fakeNss.override({ extraPasswdLines: ["alice:x:1000:1000:Alice:/home/alice:/bin/sh"], extraGroupLines: ["alice:x:1000:"] }),
+    fakeNss.override({
+      extraPasswdLines: ["alice:x:1000:1000:Alice:/home/alice:/bin/sh"],
+      extraGroupLines: ["alice:x:1000:"],
+    }),
   ],
   fakeRootCommands: `
     mkdir -p home/alice tmp
     chown 1000:1000 home/alice
     chmod 1777 tmp
   `,
-  config: { Cmd: ["/bin/sh", "-c", "stat -c '%U:%G %a %n' /home/alice /tmp"], WorkingDir: "/home/alice" },
+  config: {
+    Cmd: ["/bin/sh", "-c", "stat -c '%U:%G %a %n' /home/alice /tmp"],
+    WorkingDir: "/home/alice",
+  },
 });
 
 main(import.meta);

@@ -15,7 +15,12 @@
 import { binSh, buildImage, fakeNss, main } from "../../mod.ts";
 
 // The base: a shell (the host's static busybox) and root's passwd/group files.
-const base = buildImage({ name: "busybox-base", tag: "latest", copyToRoot: [binSh, fakeNss], compressor: "none" });
+const base = buildImage({
+  name: "busybox-base",
+  tag: "latest",
+  copyToRoot: [binSh, fakeNss],
+  compressor: "none",
+});
 
 export default buildImage({
   name: "run-as-root",
@@ -29,7 +34,9 @@ export default buildImage({
   `,
   // After runAsRoot, with cwd = the image root (relative paths).
   extraCommands: "mkdir -p tmp && chmod 1777 tmp",
-  config: { Cmd: ["/bin/sh", "-c", "stat -c '%U:%G %n' /home/alice; stat -c '%F %t,%T' /dev-null"] },
+  config: {
+    Cmd: ["/bin/sh", "-c", "stat -c '%U:%G %n' /home/alice; stat -c '%F %t,%T' /dev-null"],
+  },
 });
 
 main(import.meta);

@@ -11,7 +11,17 @@
  * @module
  */
 
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -55,7 +65,9 @@ export class BlobStore {
 
   /** Opens (and creates) the store at `root`, by default {@link defaultCacheDir}. */
   static open(root: string = defaultCacheDir()): BlobStore {
-    for (const sub of ["blobs/sha256", "tmp", "records"]) mkdirSync(join(root, sub), { recursive: true });
+    for (const sub of ["blobs/sha256", "tmp", "records"]) {
+      mkdirSync(join(root, sub), { recursive: true });
+    }
     const store = new BlobStore(root);
     store.#sweepStaleTemps();
     return store;
@@ -67,7 +79,9 @@ export class BlobStore {
     const cutoff = Date.now() - 24 * 3600 * 1000;
     for (const name of readdirSync(dir)) {
       try {
-        if (statSync(join(dir, name)).mtimeMs < cutoff) rmSync(join(dir, name), { force: true, recursive: true });
+        if (statSync(join(dir, name)).mtimeMs < cutoff) {
+          rmSync(join(dir, name), { force: true, recursive: true });
+        }
       } catch {
         // Another process may have just removed it.
       }

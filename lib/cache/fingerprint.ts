@@ -45,8 +45,18 @@ export function fingerprintEntries(entries: readonly TarEntry[], extra: unknown)
   for (const e of entries) {
     text(
       JSON.stringify([
-        e.path, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.mtime, e.size,
-        e.linkTarget ?? null, e.devMajor ?? null, e.devMinor ?? null,
+        e.path,
+        e.type,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.uname,
+        e.gname,
+        e.mtime,
+        e.size,
+        e.linkTarget ?? null,
+        e.devMajor ?? null,
+        e.devMinor ?? null,
       ]),
     );
     if (e.xattrs) {

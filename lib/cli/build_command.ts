@@ -7,9 +7,17 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { COMPRESSORS, type Compressor } from "../codec/compress.ts";
+import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
 import { resolve } from "node:path";
-import { build, buildIntoCache, type BuildResult, FORMATS, type OutputFormat, streamImage, writeStreamScript } from "../dsl/build.ts";
+import {
+  build,
+  buildIntoCache,
+  type BuildResult,
+  FORMATS,
+  type OutputFormat,
+  streamImage,
+  writeStreamScript,
+} from "../dsl/build.ts";
 import type { ImageDefinition } from "../dsl/image_definition.ts";
 import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
 import { MANIFEST_FORMATS, type ManifestFormat, push } from "../registry/push.ts";
@@ -112,10 +120,16 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
   const v = parsed.values;
   const format = (v.format ?? "docker-archive") as OutputFormat;
   if (!FORMATS.includes(format)) {
-    throw new UsageError(`unknown --format ${JSON.stringify(v.format)}`, `use one of: ${FORMATS.join(", ")}`);
+    throw new UsageError(
+      `unknown --format ${JSON.stringify(v.format)}`,
+      `use one of: ${FORMATS.join(", ")}`,
+    );
   }
   if (v.compressor !== undefined && !(COMPRESSORS as readonly string[]).includes(v.compressor)) {
-    throw new UsageError(`unknown --compressor ${JSON.stringify(v.compressor)}`, `use one of: ${COMPRESSORS.join(", ")}`);
+    throw new UsageError(
+      `unknown --compressor ${JSON.stringify(v.compressor)}`,
+      `use one of: ${COMPRESSORS.join(", ")}`,
+    );
   }
   const registry = parseRegistryFlags(v);
   return {
@@ -137,24 +151,47 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
 
 function parseRegistryFlags(v: Record<string, string | boolean | undefined>): Partial<BuildFlags> {
   const str = (k: string) => v[k] as string | undefined;
-  const given = ["manifest-format", "creds", "tls-verify", "ca-file"].filter((k) => v[k] !== undefined);
+  const given = ["manifest-format", "creds", "tls-verify", "ca-file"].filter((k) =>
+    v[k] !== undefined
+  );
   if (str("push") === undefined) {
-    if (given.length > 0) throw new UsageError(`--${given[0]} only applies to --push`, "add --push REGISTRY/REPOSITORY[:TAG]");
+    if (given.length > 0) {
+      throw new UsageError(
+        `--${given[0]} only applies to --push`,
+        "add --push REGISTRY/REPOSITORY[:TAG]",
+      );
+    }
     return {};
   }
   try {
     parseReference(str("push")!);
   } catch (error) {
-    throw new UsageError(`--push: ${(error as InvalidReferenceError).message}`, "e.g. --push registry.example.com:5000/team/app:1.0");
+    throw new UsageError(
+      `--push: ${(error as InvalidReferenceError).message}`,
+      "e.g. --push registry.example.com:5000/team/app:1.0",
+    );
   }
   const format = str("manifest-format");
   if (format !== undefined && !(MANIFEST_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`unknown --manifest-format ${JSON.stringify(format)}`, `use one of: ${MANIFEST_FORMATS.join(", ")}`);
+    throw new UsageError(
+      `unknown --manifest-format ${JSON.stringify(format)}`,
+      `use one of: ${MANIFEST_FORMATS.join(", ")}`,
+    );
   }
   const tls = str("tls-verify");
-  if (tls !== undefined && tls !== "true" && tls !== "false") throw new UsageError(`--tls-verify takes true or false (got ${JSON.stringify(tls)})`, "e.g. --tls-verify=false");
+  if (tls !== undefined && tls !== "true" && tls !== "false") {
+    throw new UsageError(
+      `--tls-verify takes true or false (got ${JSON.stringify(tls)})`,
+      "e.g. --tls-verify=false",
+    );
+  }
   const creds = str("creds");
-  if (creds !== undefined && creds.indexOf(":") <= 0) throw new UsageError("--creds must look like USER:PASSWORD", "or set DOCKWRIGHT_REGISTRY_USER and DOCKWRIGHT_REGISTRY_PASSWORD");
+  if (creds !== undefined && creds.indexOf(":") <= 0) {
+    throw new UsageError(
+      "--creds must look like USER:PASSWORD",
+      "or set DOCKWRIGHT_REGISTRY_USER and DOCKWRIGHT_REGISTRY_PASSWORD",
+    );
+  }
   return {
     push: str("push"),
     manifestFormat: format as ManifestFormat | undefined,
@@ -185,13 +222,22 @@ function onlyImages(selected: NamedImage[], flag: string): ImageOnly[] {
   const artifact = selected.find((i) => isArtifact(i.image));
   if (artifact) {
     const builder = (artifact.image as Artifact).builder;
-    throw new UsageError(`${flag} needs an image, but ${artifact.exportName} is ${builder === "exportImage" ? "an" : "a"} ${builder} value`, "choose an image with --image NAME");
+    throw new UsageError(
+      `${flag} needs an image, but ${artifact.exportName} is ${
+        builder === "exportImage" ? "an" : "a"
+      } ${builder} value`,
+      "choose an image with --image NAME",
+    );
   }
   return selected as ImageOnly[];
 }
 
 /** Builds an `exportImage`/`mergeImages` value: `--out` and `--compressor` apply, the summary names its images. */
-async function buildArtifactForCli(artifact: Artifact, flags: BuildFlags, started: number): Promise<ArtifactResult> {
+async function buildArtifactForCli(
+  artifact: Artifact,
+  flags: BuildFlags,
+  started: number,
+): Promise<ArtifactResult> {
   const result = await build(artifact, {
     out: flags.out,
     compressor: flags.compressor,
@@ -203,7 +249,11 @@ async function buildArtifactForCli(artifact: Artifact, flags: BuildFlags, starte
   if (!flags.quiet && !flags.json) {
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     const images = result.images.map((i) => `${i.name}:${i.tag}`).join(", ");
-    process.stderr.write(`built ${artifact.builder} ${result.name} -> ${result.path} (${result.format}, ${humanSize(result.size)}, ${seconds}s; ${images})\n`);
+    process.stderr.write(
+      `built ${artifact.builder} ${result.name} -> ${result.path} (${result.format}, ${
+        humanSize(result.size)
+      }, ${seconds}s; ${images})\n`,
+    );
   }
   return result;
 }
@@ -211,7 +261,10 @@ async function buildArtifactForCli(artifact: Artifact, flags: BuildFlags, starte
 /** `--push`: optionally writes the output (`--out`), then pushes; prints the reference and manifest digest. */
 async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<BuildResult[]> {
   if (selected.length !== 1) {
-    throw new UsageError(`--push names one reference but the file exports ${selected.length} images`, "choose one with --image NAME");
+    throw new UsageError(
+      `--push names one reference but the file exports ${selected.length} images`,
+      "choose one with --image NAME",
+    );
   }
   const started = performance.now();
   const image = resolveOnce(selected[0].image);
@@ -233,11 +286,17 @@ async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<B
     progress,
   });
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ ...result, ...(output ? { output } : {}) }, null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify({ ...result, ...(output ? { output } : {}) }, null, 2) + "\n",
+    );
   } else if (!flags.quiet) {
     const b = result.blobs;
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    if (output) process.stderr.write(`built ${output.name}:${output.tag} -> ${output.path} (${output.format})\n`);
+    if (output) {
+      process.stderr.write(
+        `built ${output.name}:${output.tag} -> ${output.path} (${output.format})\n`,
+      );
+    }
     process.stderr.write(
       `pushed ${result.name}:${result.tag} -> ${result.reference} (${result.layers.length} layer(s); blobs: ${b.uploaded} uploaded, ` +
         `${b.mounted} mounted, ${b.existing} already there; ${seconds}s)\n  digest ${result.manifestDigest}\n`,
@@ -262,7 +321,11 @@ function humanSize(bytes: number): string {
  * await buildImages(await loadImageFile("image.ts"), parseBuildFlags(["--format", "oci"]));
  * ```
  */
-export async function buildImages(images: NamedImage[], flags: BuildFlags, imageFile?: string): Promise<BuildResult[]> {
+export async function buildImages(
+  images: NamedImage[],
+  flags: BuildFlags,
+  imageFile?: string,
+): Promise<BuildResult[]> {
   let selected = images;
   if (flags.image !== undefined) {
     selected = images.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
@@ -274,14 +337,30 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     }
   }
   if (flags.stream) {
-    if (flags.push !== undefined) throw new UsageError("--stream and --push cannot be used together", "drop one of them");
+    if (flags.push !== undefined) {
+      throw new UsageError("--stream and --push cannot be used together", "drop one of them");
+    }
     if (selected.length !== 1) {
-      throw new UsageError(`--stream writes one image but the file exports ${selected.length}`, "choose one with --image NAME");
+      throw new UsageError(
+        `--stream writes one image but the file exports ${selected.length}`,
+        "choose one with --image NAME",
+      );
     }
-    if (flags.json || flags.out !== undefined || flags.formatGiven || flags.compressor !== undefined) {
-      throw new UsageError("--stream writes an uncompressed docker-archive to stdout", "drop --json, --out, --format and --compressor");
+    if (
+      flags.json || flags.out !== undefined || flags.formatGiven || flags.compressor !== undefined
+    ) {
+      throw new UsageError(
+        "--stream writes an uncompressed docker-archive to stdout",
+        "drop --json, --out, --format and --compressor",
+      );
     }
-    return [await streamImage(onlyImages(selected, "--stream")[0].image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet ? false : undefined })];
+    return [
+      await streamImage(onlyImages(selected, "--stream")[0].image, {
+        cacheDir: flags.cacheDir,
+        repoTag: flags.repoTag,
+        progress: flags.quiet ? false : undefined,
+      }),
+    ];
   }
   if (flags.push !== undefined) return await pushSelected(onlyImages(selected, "--push"), flags);
   if (flags.out !== undefined && selected.length > 1) {
@@ -299,12 +378,20 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     }
     if (image.streams && !flags.formatGiven && imageFile !== undefined) {
       // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
-      const result = await buildIntoCache(image, { cacheDir: flags.cacheDir, repoTag: flags.repoTag, progress: flags.quiet || flags.json ? false : undefined });
+      const result = await buildIntoCache(image, {
+        cacheDir: flags.cacheDir,
+        repoTag: flags.repoTag,
+        progress: flags.quiet || flags.json ? false : undefined,
+      });
       const path = resolve(flags.out ?? `stream-${image.baseName}`);
       await writeStreamScript(path, resolve(imageFile), image.name, flags.cacheDir);
       const scriptResult = { ...result, format: "stream-script" as const, path };
       results.push(scriptResult as unknown as BuildResult);
-      if (!flags.quiet && !flags.json) process.stderr.write(`wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`);
+      if (!flags.quiet && !flags.json) {
+        process.stderr.write(
+          `wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`,
+        );
+      }
       continue;
     }
     const result = await build(image, {
@@ -326,7 +413,9 @@ export async function buildImages(images: NamedImage[], flags: BuildFlags, image
     }
   }
   if (flags.json) {
-    process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n",
+    );
   }
   return results;
 }

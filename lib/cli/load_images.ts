@@ -17,7 +17,8 @@ export interface NamedImage {
   image: ImageDefinition | Artifact;
 }
 
-const buildable = (v: unknown): v is ImageDefinition | Artifact => isImageDefinition(v) || isArtifact(v);
+const buildable = (v: unknown): v is ImageDefinition | Artifact =>
+  isImageDefinition(v) || isArtifact(v);
 
 /**
  * The images a module exports, default export first, then named exports in order.
@@ -30,7 +31,10 @@ const buildable = (v: unknown): v is ImageDefinition | Artifact => isImageDefini
  */
 export function imagesOf(module: Record<string, unknown>): NamedImage[] {
   const out: NamedImage[] = [];
-  const names = Object.keys(module).sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : 0));
+  const names = Object.keys(module).sort((
+    a,
+    b,
+  ) => (a === "default" ? -1 : b === "default" ? 1 : 0));
   for (const exportName of names) {
     const value = module[exportName];
     if (buildable(value)) out.push({ exportName, image: value });
@@ -53,13 +57,15 @@ export function imagesOf(module: Record<string, unknown>): NamedImage[] {
  */
 export async function loadImageFile(path: string): Promise<NamedImage[]> {
   const absolute = resolve(path);
-  if (!existsSync(absolute)) throw new UsageError(`image file not found: ${path}`, "pass the path of an image.ts file");
+  if (!existsSync(absolute)) {
+    throw new UsageError(`image file not found: ${path}`, "pass the path of an image.ts file");
+  }
   const module = await import(pathToFileURL(absolute).href) as Record<string, unknown>;
   const images = imagesOf(module);
   if (images.length === 0) {
     throw new UsageError(
       `${path} exports no image`,
-      "export one, e.g. `export default buildImage({ name: \"hello\" })`",
+      'export one, e.g. `export default buildImage({ name: "hello" })`',
     );
   }
   return images;

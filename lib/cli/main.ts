@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { buildImages, BUILD_HELP, parseBuildFlags } from "./build_command.ts";
+import { BUILD_HELP, buildImages, parseBuildFlags } from "./build_command.ts";
 import { imagesOf } from "./load_images.ts";
 import { reportError } from "./report_error.ts";
 import { UsageError } from "./usage_error.ts";
@@ -41,12 +41,24 @@ export function main(meta: ModuleMeta): void {
         return;
       }
       if (flags.positionals.length > 0) {
-        throw new UsageError(`unexpected argument ${JSON.stringify(flags.positionals[0])}`, "see --help");
+        throw new UsageError(
+          `unexpected argument ${JSON.stringify(flags.positionals[0])}`,
+          "see --help",
+        );
       }
       const module = await import(meta.url) as Record<string, unknown>;
       const images = imagesOf(module);
-      if (images.length === 0) throw new UsageError(`${meta.url} exports no image`, "add `export default buildImage({...})`");
-      await buildImages(images, flags, meta.url.startsWith("file:") ? fileURLToPath(meta.url) : undefined);
+      if (images.length === 0) {
+        throw new UsageError(
+          `${meta.url} exports no image`,
+          "add `export default buildImage({...})`",
+        );
+      }
+      await buildImages(
+        images,
+        flags,
+        meta.url.startsWith("file:") ? fileURLToPath(meta.url) : undefined,
+      );
     } catch (error) {
       process.exitCode = reportError(error);
     }

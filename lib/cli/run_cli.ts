@@ -14,7 +14,8 @@ import { UsageError } from "./usage_error.ts";
 export const VERSION = "0.1.0";
 
 /** Top-level help. */
-export const HELP = `dockwright ${VERSION}: nixpkgs dockerTools as a TypeScript DSL, for Deno and Bun.
+export const HELP =
+  `dockwright ${VERSION}: nixpkgs dockerTools as a TypeScript DSL, for Deno and Bun.
 
 Usage:
   dockwright build FILE [options]   build the images FILE exports (see: dockwright build --help)
@@ -54,13 +55,19 @@ export async function runCli(argv: string[]): Promise<number> {
           return 0;
         }
         if (flags.positionals.length !== 1) {
-          throw new UsageError("build takes exactly one image file", "dockwright build image.ts [--format oci] [--out PATH]");
+          throw new UsageError(
+            "build takes exactly one image file",
+            "dockwright build image.ts [--format oci] [--out PATH]",
+          );
         }
         await buildImages(await loadImageFile(flags.positionals[0]), flags, flags.positionals[0]);
         return 0;
       }
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`, "run `dockwright --help`");
+        throw new UsageError(
+          `unknown command ${JSON.stringify(command)}`,
+          "run `dockwright --help`",
+        );
     }
   } catch (error) {
     return reportError(error);

@@ -22,7 +22,11 @@ export const COMPRESSORS = ["none", "gz", "zstd"] as const;
 export type Compressor = typeof COMPRESSORS[number];
 
 /** File name extension Nix gives an archive per compressor. */
-export const COMPRESSOR_EXTENSION: Record<Compressor, string> = { none: "", gz: ".gz", zstd: ".zst" };
+export const COMPRESSOR_EXTENSION: Record<Compressor, string> = {
+  none: "",
+  gz: ".gz",
+  zstd: ".zst",
+};
 
 /**
  * A streaming compressor for `kind`, or null for `none`.

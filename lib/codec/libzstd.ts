@@ -68,14 +68,20 @@ const SYMBOLS = {
 function candidates(): string[] {
   const own = process.env.DOCKWRIGHT_LIBZSTD;
   const names = process.platform === "darwin"
-    ? ["libzstd.1.dylib", "/opt/homebrew/lib/libzstd.1.dylib", "/usr/local/lib/libzstd.1.dylib", "/opt/local/lib/libzstd.1.dylib"]
+    ? [
+      "libzstd.1.dylib",
+      "/opt/homebrew/lib/libzstd.1.dylib",
+      "/usr/local/lib/libzstd.1.dylib",
+      "/opt/local/lib/libzstd.1.dylib",
+    ]
     : process.platform === "win32"
     ? ["libzstd.dll", "zstd.dll"]
     : ["libzstd.so.1", "libzstd.so"];
   return own ? [own] : names;
 }
 
-const HOW_TO_INSTALL = "install libzstd (Debian/Ubuntu: apt-get install libzstd1; Fedora: dnf install libzstd; " +
+const HOW_TO_INSTALL =
+  "install libzstd (Debian/Ubuntu: apt-get install libzstd1; Fedora: dnf install libzstd; " +
   "macOS: brew install zstd) or point DOCKWRIGHT_LIBZSTD at libzstd's shared library";
 
 // deno-lint-ignore no-explicit-any
@@ -102,7 +108,9 @@ async function bunFfi(path: string): Promise<Ffi> {
   // A computed specifier keeps `deno check` from resolving Bun's module.
   const specifier = "bun:ffi";
   const ffi: Any = await import(specifier);
-  const kind = (t: string) => (t === "pointer" || t === "buffer" ? "ptr" : t === "usize" ? "u64" : t);
+  const kind = (
+    t: string,
+  ) => (t === "pointer" || t === "buffer" ? "ptr" : t === "usize" ? "u64" : t);
   const symbols: Record<string, { args: string[]; returns: string }> = {};
   for (const [name, def] of Object.entries(SYMBOLS)) {
     symbols[name] = { args: def.parameters.map(kind), returns: kind(def.result) };
@@ -134,7 +142,9 @@ let loaded: Promise<LibZstd> | undefined;
 function loadLibZstd(): Promise<LibZstd> {
   return loaded ??= (async () => {
     // The ZSTD_inBuffer/ZSTD_outBuffer structs are written as three 64-bit words.
-    if (process.arch === "ia32" || process.arch === "arm") throw new ZstdError("zstd compression needs a 64-bit runtime");
+    if (process.arch === "ia32" || process.arch === "arm") {
+      throw new ZstdError("zstd compression needs a 64-bit runtime");
+    }
     const isDeno = typeof (globalThis as Any).Deno?.dlopen === "function";
     const reasons: string[] = [];
     for (const path of candidates()) {
@@ -149,12 +159,19 @@ function loadLibZstd(): Promise<LibZstd> {
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         if ((e as Error)?.name === "NotCapable" || /--allow-ffi/.test(message)) {
-          throw new ZstdError(`zstd compression loads libzstd, which needs Deno's --allow-ffi permission (or -A): ${message}`, { cause: e });
+          throw new ZstdError(
+            `zstd compression loads libzstd, which needs Deno's --allow-ffi permission (or -A): ${message}`,
+            { cause: e },
+          );
         }
         reasons.push(`${path}: ${message}`);
       }
     }
-    throw new ZstdError(`zstd compression needs the libzstd shared library, which could not be loaded (${reasons.join("; ")}): ${HOW_TO_INSTALL}`);
+    throw new ZstdError(
+      `zstd compression needs the libzstd shared library, which could not be loaded (${
+        reasons.join("; ")
+      }): ${HOW_TO_INSTALL}`,
+    );
   })().catch((e) => {
     loaded = undefined; // A later call may succeed (e.g. after the library is installed).
     throw e;
@@ -208,7 +225,9 @@ export class ZstdCompressor {
     // time a view of it is taken, which would leave libzstd writing to the old place.
     this.#out = new Uint8Array(new ArrayBuffer(outSize));
     const cctx = lib.createCCtx();
-    if (!cctx) throw new ZstdError("libzstd could not allocate a compression context (out of memory?)");
+    if (!cctx) {
+      throw new ZstdError("libzstd could not allocate a compression context (out of memory?)");
+    }
     this.#cctx = cctx;
     try {
       this.#check(lib.setParameter(cctx, ZSTD_c_compressionLevel, level), "setting the level");
@@ -231,12 +250,18 @@ export class ZstdCompressor {
    * does not depend on `workers`, nor on `outSize`, the size of the output
    * buffer (tests make it tiny to exercise the flush loop).
    */
-  static async open(level = 3, workers = Math.min(8, availableParallelism()), outSize = OUT_SIZE): Promise<ZstdCompressor> {
+  static async open(
+    level = 3,
+    workers = Math.min(8, availableParallelism()),
+    outSize = OUT_SIZE,
+  ): Promise<ZstdCompressor> {
     return new ZstdCompressor(await loadLibZstd(), level, workers, outSize);
   }
 
   #check(code: bigint, doing: string): bigint {
-    if (this.lib.isError(code)) throw new ZstdError(`libzstd failed ${doing}: ${this.lib.errorName(code)}`);
+    if (this.lib.isError(code)) {
+      throw new ZstdError(`libzstd failed ${doing}: ${this.lib.errorName(code)}`);
+    }
     return code;
   }
 
@@ -249,13 +274,18 @@ export class ZstdCompressor {
     s[2] = 0n;
     for (;;) {
       s[6] = 0n;
-      const remaining = this.#check(this.lib.compressStream2(this.#cctx, this.#outStruct, this.#inStruct, op), "compressing");
+      const remaining = this.#check(
+        this.lib.compressStream2(this.#cctx, this.#outStruct, this.#inStruct, op),
+        "compressing",
+      );
       const produced = Number(s[6]);
       if (produced > 0) emit(this.#out.subarray(0, produced));
       // At the end: done exactly when libzstd says nothing is left to flush (one
       // more call would start a new, empty frame). Otherwise: done when the input
       // is taken and the output buffer was not filled (a full one may mean more).
-      if (op === ZSTD_e_end ? remaining === 0n : s[2] === s[1] && produced < this.#out.length) break;
+      if (op === ZSTD_e_end ? remaining === 0n : s[2] === s[1] && produced < this.#out.length) {
+        break;
+      }
     }
   }
 

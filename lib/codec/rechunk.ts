@@ -59,7 +59,10 @@ export class Rechunker {
    * with it (e.g. in the compressor's write callback), for reuse.
    */
   recycle(piece: Uint8Array): void {
-    if (piece.byteOffset === 0 && piece.byteLength === this.size && piece.buffer.byteLength === this.size && this.#free.length < 4) {
+    if (
+      piece.byteOffset === 0 && piece.byteLength === this.size &&
+      piece.buffer.byteLength === this.size && this.#free.length < 4
+    ) {
       this.#free.push(piece);
     }
   }

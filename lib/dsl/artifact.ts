@@ -63,7 +63,11 @@ export abstract class Artifact {
   readonly meta: Record<string, unknown> = {};
 
   /** Writes the artifact to `path` (atomically) and describes it. */
-  abstract write(context: BuildContext, path: string | undefined, compressor: Compressor | undefined): Promise<ArtifactResult>;
+  abstract write(
+    context: BuildContext,
+    path: string | undefined,
+    compressor: Compressor | undefined,
+  ): Promise<ArtifactResult>;
 }
 
 /**
@@ -76,7 +80,8 @@ export abstract class Artifact {
  */
 export function isArtifact(value: unknown): value is Artifact {
   return value instanceof Artifact ||
-    (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true);
+    (typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[BRAND] === true);
 }
 
 /**
@@ -87,10 +92,19 @@ export function isArtifact(value: unknown): value is Artifact {
  * const r = await buildArtifact(exportImage({ fromImage: "./base.tar" }), { out: "rootfs.tar" });
  * ```
  */
-export async function buildArtifact(artifact: Artifact, options: ArtifactOptions = {}): Promise<ArtifactResult> {
+export async function buildArtifact(
+  artifact: Artifact,
+  options: ArtifactOptions = {},
+): Promise<ArtifactResult> {
   const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
+  const progress = options.progress === undefined
+    ? Progress.auto()
+    : new Progress(options.progress);
   // Images an artifact is made from are built as a docker-archive holds them: uncompressed layers.
   const context = createContext(store, "none", progress);
-  return await artifact.write(context, options.out === undefined ? undefined : resolve(options.out), options.compressor);
+  return await artifact.write(
+    context,
+    options.out === undefined ? undefined : resolve(options.out),
+    options.compressor,
+  );
 }

@@ -78,7 +78,11 @@ export interface BuildResult {
  * defaultOutputPath(image, "docker-archive", "gz"); // "/cwd/hello.tar.gz"
  * ```
  */
-export function defaultOutputPath(image: ImageDefinition, format: OutputFormat, compressor: Compressor): string {
+export function defaultOutputPath(
+  image: ImageDefinition,
+  format: OutputFormat,
+  compressor: Compressor,
+): string {
   const base = image.baseName;
   switch (format) {
     case "docker-archive":
@@ -98,7 +102,12 @@ function summary(image: BuiltImage, format: OutputFormat, path: string): BuildRe
     path,
     manifestDigest: ociManifest(image).digest,
     configDigest: image.config.digest,
-    layers: image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: OCI.layer[l.compressor] })),
+    layers: image.layers.map((l) => ({
+      digest: l.digest,
+      diffId: l.diffId,
+      size: l.size,
+      mediaType: OCI.layer[l.compressor],
+    })),
   };
 }
 
@@ -118,7 +127,12 @@ async function resolveForSink(image: ImageDefinition, o: ResolveOptions): Promis
   const resolved = await image.resolve(createContext(o.store, layerCompressor, o.progress));
   const built = {
     ...resolved,
-    layers: await layersForSink(o.store, resolved.layers, o.format === "docker-archive" ? "docker-archive" : "oci", o.compressor),
+    layers: await layersForSink(
+      o.store,
+      resolved.layers,
+      o.format === "docker-archive" ? "docker-archive" : "oci",
+      o.compressor,
+    ),
   };
   if (o.repoTag !== undefined) {
     const { repoName, tag } = parseRepoTag(o.repoTag);
@@ -140,13 +154,22 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
   const slash = value.lastIndexOf("/");
   const colon = value.lastIndexOf(":");
   if (colon <= slash || colon === value.length - 1) {
-    throw new UsageError(`--repo_tag ${JSON.stringify(value)} needs the form NAME:TAG`, "e.g. -t hello:latest");
+    throw new UsageError(
+      `--repo_tag ${JSON.stringify(value)} needs the form NAME:TAG`,
+      "e.g. -t hello:latest",
+    );
   }
   const repoName = value.slice(0, colon);
   const tag = value.slice(colon + 1);
   repositoryName("--repo_tag", repoName.toLowerCase());
-  if (repoName !== repoName.toLowerCase()) throw new UsageError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
-  if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw new UsageError(`--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(tag)} is not a valid tag`);
+  if (repoName !== repoName.toLowerCase()) {
+    throw new UsageError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
+  }
+  if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+    throw new UsageError(
+      `--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(tag)} is not a valid tag`,
+    );
+  }
   return { repoName, tag };
 }
 
@@ -163,21 +186,45 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
 export async function build(image: ImageDefinition, options?: BuildOptions): Promise<BuildResult>;
 /** An artifact (`exportImage`, `mergeImages`) is written as its own kind of file; see {@link buildArtifact}. */
 export async function build(artifact: Artifact, options?: BuildOptions): Promise<ArtifactResult>;
-export async function build(image: ImageDefinition | Artifact, options: BuildOptions = {}): Promise<BuildResult | ArtifactResult> {
+export async function build(
+  image: ImageDefinition | Artifact,
+  options: BuildOptions = {},
+): Promise<BuildResult | ArtifactResult> {
   if (isArtifact(image)) {
-    if (options.format !== undefined && !(image.builder === "mergeImages" && options.format === "docker-archive")) {
-      throw new UsageError(`${image.builder} writes one ${image.builder === "mergeImages" ? "docker-archive" : "root-file-system tar"}; --format does not apply`, "drop --format");
+    if (
+      options.format !== undefined &&
+      !(image.builder === "mergeImages" && options.format === "docker-archive")
+    ) {
+      throw new UsageError(
+        `${image.builder} writes one ${
+          image.builder === "mergeImages" ? "docker-archive" : "root-file-system tar"
+        }; --format does not apply`,
+        "drop --format",
+      );
     }
-    if (options.repoTag !== undefined) throw new UsageError(`${image.builder} keeps the names and tags of its images; --repo_tag does not apply`, "drop --repo_tag");
+    if (options.repoTag !== undefined) {
+      throw new UsageError(
+        `${image.builder} keeps the names and tags of its images; --repo_tag does not apply`,
+        "drop --repo_tag",
+      );
+    }
     return await buildArtifact(image, options);
   }
   const format = options.format ?? "docker-archive";
   const compressor = options.compressor ?? image.compressor;
   const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
+  const progress = options.progress === undefined
+    ? Progress.auto()
+    : new Progress(options.progress);
   const path = resolve(options.out ?? defaultOutputPath(image, format, compressor));
   checkOutputFolder(path);
-  const built = await resolveForSink(image, { format, compressor, store, progress, repoTag: options.repoTag });
+  const built = await resolveForSink(image, {
+    format,
+    compressor,
+    store,
+    progress,
+    repoTag: options.repoTag,
+  });
   progress.begin(`${built.repoName}:${built.tag}: writing ${format}`);
   const count = (n: number) => progress.add(n);
   switch (format) {
@@ -205,10 +252,21 @@ export async function build(image: ImageDefinition | Artifact, options: BuildOpt
  * const { manifestDigest } = await buildIntoCache(image);
  * ```
  */
-export async function buildIntoCache(image: ImageDefinition, options: Omit<BuildOptions, "format" | "out"> = {}): Promise<BuildResult> {
+export async function buildIntoCache(
+  image: ImageDefinition,
+  options: Omit<BuildOptions, "format" | "out"> = {},
+): Promise<BuildResult> {
   const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
-  const built = await resolveForSink(image, { format: "docker-archive", compressor: "none", store, progress, repoTag: options.repoTag });
+  const progress = options.progress === undefined
+    ? Progress.auto()
+    : new Progress(options.progress);
+  const built = await resolveForSink(image, {
+    format: "docker-archive",
+    compressor: "none",
+    store,
+    progress,
+    repoTag: options.repoTag,
+  });
   return summary(built, "docker-archive", "");
 }
 
@@ -228,10 +286,21 @@ export async function streamImage(
   output: NodeJS.WritableStream = process.stdout,
 ): Promise<BuildResult> {
   const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined ? Progress.auto() : new Progress(options.progress);
-  const built = await resolveForSink(image, { format: "docker-archive", compressor: "none", store, progress, repoTag: options.repoTag });
+  const progress = options.progress === undefined
+    ? Progress.auto()
+    : new Progress(options.progress);
+  const built = await resolveForSink(image, {
+    format: "docker-archive",
+    compressor: "none",
+    store,
+    progress,
+    repoTag: options.repoTag,
+  });
   try {
-    await pipeline(Readable.from(writeTar(dockerArchiveEntries(store, [built]))), output as NodeJS.WritableStream);
+    await pipeline(
+      Readable.from(writeTar(dockerArchiveEntries(store, [built]))),
+      output as NodeJS.WritableStream,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
   }
@@ -248,16 +317,27 @@ export async function streamImage(
  * writeStreamScript("/work/stream-hello", "/work/image.ts", "hello");
  * ```
  */
-export async function writeStreamScript(path: string, imageFile: string, imageName: string, cacheDir?: string): Promise<void> {
+export async function writeStreamScript(
+  path: string,
+  imageFile: string,
+  imageName: string,
+  cacheDir?: string,
+): Promise<void> {
   const runtime = process.execPath;
   const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
   const compiled = !existsSync(cli);
-  const argv = compiled ? [runtime] : "Deno" in globalThis ? [runtime, "run", "-A", "--quiet", cli] : [runtime, cli];
+  const argv = compiled
+    ? [runtime]
+    : "Deno" in globalThis
+    ? [runtime, "run", "-A", "--quiet", cli]
+    : [runtime, cli];
   const script = `#!/bin/sh
 # Streams the image ${imageName} as an uncompressed docker-archive to stdout,
 # like Nix's stream-<name> script:  ./${basename(path)} | podman load
 # Options: -t/--repo_tag NAME:TAG overrides the tag. Made by dockwright.
-exec ${argv.map(shellQuote).join(" ")} build ${shellQuote(imageFile)} --image ${shellQuote(imageName)} --stream ${cacheDir ? `--cache-dir ${shellQuote(cacheDir)} ` : ""}"$@"
+exec ${argv.map(shellQuote).join(" ")} build ${shellQuote(imageFile)} --image ${
+    shellQuote(imageName)
+  } --stream ${cacheDir ? `--cache-dir ${shellQuote(cacheDir)} ` : ""}"$@"
 `;
   await writeAtomically(path, (tmp) => {
     writeFileSync(tmp, script, { mode: 0o755 });

@@ -31,8 +31,22 @@ import {
   resolveTimestamp,
 } from "./image_attrs.ts";
 import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
-import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
-import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
+import {
+  type Check,
+  isAttrs,
+  isBool,
+  isInt,
+  isString,
+  nullable,
+  oneOf,
+  validateAttrs,
+} from "./validate.ts";
+import {
+  type FromImage,
+  loadBaseImage,
+  type ResolvedFrom,
+  resolveFromImage,
+} from "./from_image.ts";
 import { mkdirSync } from "node:fs";
 import { discardTemp, tempPathFor } from "../util/temp_files.ts";
 import { tmpdir } from "node:os";
@@ -42,7 +56,12 @@ import { flattenLayers } from "../image/flatten.ts";
 import type { BaseImage } from "../image/read_image.ts";
 import { materializeTree, readTreeBack } from "../run/materialize.ts";
 import { nixDbScript } from "../run/nix_db.ts";
-import { overlayTree, RUN_AS_ROOT_MODES, type RunAsRootMode, runAsRootLayer } from "../run/run_as_root.ts";
+import {
+  overlayTree,
+  RUN_AS_ROOT_MODES,
+  runAsRootLayer,
+  type RunAsRootMode,
+} from "../run/run_as_root.ts";
 import { runShell } from "../run/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
@@ -62,7 +81,14 @@ export interface ImageConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    StartInterval?: number;
+    Retries?: number;
+  };
   [key: string]: unknown;
 }
 
@@ -177,18 +203,33 @@ class BuildImageDefinition extends ImageDefinition {
     super();
     validateAttrs("buildImage", args, CHECKS, ["name"]);
     if (args.contents != null && args.copyToRoot != null) {
-      throw new AttributeError("buildImage", "contents", "cannot be used together with copyToRoot (contents is the deprecated name of copyToRoot)");
+      throw new AttributeError(
+        "buildImage",
+        "contents",
+        "cannot be used together with copyToRoot (contents is the deprecated name of copyToRoot)",
+      );
     }
     if (args.contents != null) {
-      console.warn(`warning: in docker image ${args.name}: The contents parameter is deprecated. Change to copyToRoot if the contents are designed to be copied to the root filesystem, such as when you use \`buildEnv\` or similar between contents and your packages. Use copyToRoot = buildEnv { ... }; or similar if you intend to add packages to /bin.`);
+      console.warn(
+        `warning: in docker image ${args.name}: The contents parameter is deprecated. Change to copyToRoot if the contents are designed to be copied to the root filesystem, such as when you use \`buildEnv\` or similar between contents and your packages. Use copyToRoot = buildEnv { ... }; or similar if you intend to add packages to /bin.`,
+      );
     }
     const attr = args.contents != null ? "contents" : "copyToRoot";
     this.#sources = resolveSources("buildImage", attr, args.contents ?? args.copyToRoot, baseDir);
     this.#from = resolveFromImage("buildImage", args.fromImage, baseDir);
     this.#args = args;
     const envMode = process.env.DOCKWRIGHT_RUN_AS_ROOT_MODE;
-    if (args.runAsRootMode === undefined && envMode !== undefined && !(RUN_AS_ROOT_MODES as readonly string[]).includes(envMode)) {
-      throw new AttributeError("buildImage", "runAsRootMode", `from DOCKWRIGHT_RUN_AS_ROOT_MODE=${envMode} must be one of ${RUN_AS_ROOT_MODES.join(", ")}`);
+    if (
+      args.runAsRootMode === undefined && envMode !== undefined &&
+      !(RUN_AS_ROOT_MODES as readonly string[]).includes(envMode)
+    ) {
+      throw new AttributeError(
+        "buildImage",
+        "runAsRootMode",
+        `from DOCKWRIGHT_RUN_AS_ROOT_MODE=${envMode} must be one of ${
+          RUN_AS_ROOT_MODES.join(", ")
+        }`,
+      );
     }
     this.#mode = args.runAsRootMode ?? (envMode as RunAsRootMode | undefined) ?? "vm";
     this.name = args.name;
@@ -212,7 +253,12 @@ class BuildImageDefinition extends ImageDefinition {
   }
 
   /** Nix's pure layer: `copyToRoot`, then `extraCommands` as this user, owned by `uid:gid`. */
-  async #pureLayerEntries(context: BuildContext, tree: FileTree, base: BaseImage | null, work: string): Promise<TarEntry[]> {
+  async #pureLayerEntries(
+    context: BuildContext,
+    tree: FileTree,
+    base: BaseImage | null,
+    work: string,
+  ): Promise<TarEntry[]> {
     const args = this.#args;
     if (this.#sources.every((s) => s.kind !== "host")) tree.root.mode = 0o775; // mkdir + chmod ug+w
     const extra = this.#extraScript(work);
@@ -225,12 +271,21 @@ class BuildImageDefinition extends ImageDefinition {
       tree = readTreeBack(root);
       tree.root.mode = rootMode; // materializeTree made it writable for the script
     }
-    const entries = tree.toEntries({ root: ".", uid: args.uid ?? 0, gid: args.gid ?? 0, mtime: SOURCE_DATE_EPOCH });
+    const entries = tree.toEntries({
+      root: ".",
+      uid: args.uid ?? 0,
+      gid: args.gid ?? 0,
+      mtime: SOURCE_DATE_EPOCH,
+    });
     return [...entries, ...await this.#closureEntries(context, tree, base)];
   }
 
   /** Nix's assembly step: the layer's store-path closure, minus what the base has, appended to the layer. */
-  async #closureEntries(context: BuildContext, tree: FileTree, base: BaseImage | null): Promise<TarEntry[]> {
+  async #closureEntries(
+    context: BuildContext,
+    tree: FileTree,
+    base: BaseImage | null,
+  ): Promise<TarEntry[]> {
     const references = referencedStorePaths(tree, context.store);
     if (references.length === 0) return [];
     const existing = base ? await layerMemberNames(context.store, base.layers) : new Set<string>();
@@ -239,12 +294,25 @@ class BuildImageDefinition extends ImageDefinition {
   }
 
   /** Nix's root layer: `runAsRoot` (then `extraCommands`) as root over the base; owners as root left them. */
-  async #rootLayerEntries(context: BuildContext, upper: FileTree, base: BaseImage | null, work: string): Promise<TarEntry[]> {
+  async #rootLayerEntries(
+    context: BuildContext,
+    upper: FileTree,
+    base: BaseImage | null,
+    work: string,
+  ): Promise<TarEntry[]> {
     const args = this.#args;
     const spillDir = join(work, "base");
     mkdirSync(spillDir);
-    context.progress.begin(`${this.imageName}: unpacking ${base?.layers.length ?? 0} base layer(s) for runAsRoot`);
-    const lower = base ? await flattenLayers(context.store, base.layers, { spillDir, dedupeKeepLast: true, onBytes: (n) => context.progress.add(n) }) : new FileTree();
+    context.progress.begin(
+      `${this.imageName}: unpacking ${base?.layers.length ?? 0} base layer(s) for runAsRoot`,
+    );
+    const lower = base
+      ? await flattenLayers(context.store, base.layers, {
+        spillDir,
+        dedupeKeepLast: true,
+        onBytes: (n) => context.progress.add(n),
+      })
+      : new FileTree();
     context.progress.end();
     // rsync --chown=0:0 into the overlay's upper folder.
     for (const [, node] of upper.walk()) {
@@ -256,7 +324,10 @@ class BuildImageDefinition extends ImageDefinition {
       // The database is made on the host (the VM has no nix-store) and joins copyToRoot.
       const dbRoot = join(work, "nix-db");
       mkdirSync(dbRoot);
-      await runShell(nixDbScript(this.#storePathRoots(), work), { attribute: "includeNixDB", cwd: dbRoot });
+      await runShell(nixDbScript(this.#storePathRoots(), work), {
+        attribute: "includeNixDB",
+        cwd: dbRoot,
+      });
       overlayTree(upper, readTreeBack(dbRoot));
     }
     const runDir = join(work, "run");
@@ -273,7 +344,10 @@ class BuildImageDefinition extends ImageDefinition {
       workDir: runDir,
       progress: context.progress,
     });
-    return [...layer.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH }), ...await this.#closureEntries(context, layer, base)];
+    return [
+      ...layer.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH }),
+      ...await this.#closureEntries(context, layer, base),
+    ];
   }
 
   /** The cache key of a runAsRoot layer, or null when a source cannot be identified without reading it. */
@@ -299,7 +373,9 @@ class BuildImageDefinition extends ImageDefinition {
     let layer;
     try {
       // A VM run costs seconds: its layer is kept, keyed by everything that goes into it (as Nix's derivation is).
-      const rootKey = args.runAsRoot != null ? this.#rootLayerKey(await compressorId(context.layerCompressor), tree, base) : null;
+      const rootKey = args.runAsRoot != null
+        ? this.#rootLayerKey(await compressorId(context.layerCompressor), tree, base)
+        : null;
       const cached = rootKey ? context.store.getRecord<Layer>("run-as-root", rootKey) : undefined;
       if (cached && context.store.has(cached.digest)) {
         layer = cached;
@@ -308,7 +384,9 @@ class BuildImageDefinition extends ImageDefinition {
           ? await this.#rootLayerEntries(context, tree, base, work)
           : await this.#pureLayerEntries(context, tree, base, work);
         context.progress.begin(`${this.imageName}: layer 1/1`);
-        layer = await writeLayer(context.store, entries, context.layerCompressor, { onBytes: (n) => context.progress.add(n) });
+        layer = await writeLayer(context.store, entries, context.layerCompressor, {
+          onBytes: (n) => context.progress.add(n),
+        });
         context.progress.end();
         if (rootKey) context.store.putRecord("run-as-root", rootKey, layer);
       }
@@ -324,7 +402,10 @@ class BuildImageDefinition extends ImageDefinition {
     }) as Record<string, unknown>;
     const config = { ...(ownConfig.config as Record<string, unknown> | null ?? {}) };
     // jq: .config.Env = $baseenv + .config.Env (no de-duplication in buildImage)
-    config.Env = [...(base?.config.config?.Env ?? []), ...((config.Env as string[] | undefined) ?? [])];
+    config.Env = [
+      ...(base?.config.config?.Env ?? []),
+      ...((config.Env as string[] | undefined) ?? []),
+    ];
     const layers = [...(base?.layers ?? []), layer];
     const imageConfig = {
       ...ownConfig,

@@ -47,11 +47,17 @@ function makeFakeNss(extraPasswdLines: string[], extraGroupLines: string[]): Fak
     "root:x:0:0:root user:/var/empty:/bin/sh\n" + extraPasswdLines.map((l) => l + "\n").join("") +
       "nobody:x:65534:65534:nobody:/var/empty:/bin/sh\n",
   );
-  tree.file("etc/group", "root:x:0:\n" + extraGroupLines.map((l) => l + "\n").join("") + "nobody:x:65534:\n");
+  tree.file(
+    "etc/group",
+    "root:x:0:\n" + extraGroupLines.map((l) => l + "\n").join("") + "nobody:x:65534:\n",
+  );
   tree.file("etc/nsswitch.conf", "hosts: files dns\n");
   tree.dir("var/empty");
   tree.override = (args) => {
-    validateAttrs("fakeNss.override", args, { extraPasswdLines: isStringList, extraGroupLines: isStringList }, []);
+    validateAttrs("fakeNss.override", args, {
+      extraPasswdLines: isStringList,
+      extraGroupLines: isStringList,
+    }, []);
     return makeFakeNss(args.extraPasswdLines ?? [], args.extraGroupLines ?? []);
   };
   return tree;
@@ -94,9 +100,19 @@ export const usrBinEnv: GeneratedTree = GeneratedTree.lazy("usr-bin-env", (t) =>
 
 function caBundlePath(): string {
   const configured = process.env.DOCKWRIGHT_CA_BUNDLE;
-  const candidates = configured ? [configured] : ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+  const candidates = configured ? [configured] : [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+  ];
   for (const c of candidates) if (existsSync(c)) return realpathSync(c);
-  throw new MissingToolError("a CA certificate bundle", "caCertificates", configured ? `${configured} does not exist` : "apt-get install ca-certificates, or set DOCKWRIGHT_CA_BUNDLE");
+  throw new MissingToolError(
+    "a CA certificate bundle",
+    "caCertificates",
+    configured
+      ? `${configured} does not exist`
+      : "apt-get install ca-certificates, or set DOCKWRIGHT_CA_BUNDLE",
+  );
 }
 
 /**
@@ -168,9 +184,15 @@ export class SourceGroup implements SourceList {
   }
 }
 
-function checkGroupArgs(fn: string, args: { name: string; paths: unknown }, extra: Record<string, () => void> = {}): void {
+function checkGroupArgs(
+  fn: string,
+  args: { name: string; paths: unknown },
+  extra: Record<string, () => void> = {},
+): void {
   validateAttrs(fn, args, { name: isNonEmptyString, paths: () => {}, ...extra }, ["name", "paths"]);
-  if (!Array.isArray(args.paths)) throw new AttributeError(fn, "paths", "must be a list of sources");
+  if (!Array.isArray(args.paths)) {
+    throw new AttributeError(fn, "paths", "must be a list of sources");
+  }
 }
 
 /**
@@ -194,7 +216,9 @@ export function symlinkJoin(args: { name: string; paths: (Source | SourceGroup)[
  * buildEnv({ name: "image-root", paths: ["/nix/store/...-hello", binSh] });
  * ```
  */
-export function buildEnv(args: { name: string; paths: (Source | SourceGroup)[]; pathsToLink?: string[] }): SourceGroup {
+export function buildEnv(
+  args: { name: string; paths: (Source | SourceGroup)[]; pathsToLink?: string[] },
+): SourceGroup {
   checkGroupArgs("buildEnv", args, {
     pathsToLink: () => {
       if (args.pathsToLink && !(args.pathsToLink.length === 1 && args.pathsToLink[0] === "/")) {
@@ -214,5 +238,10 @@ export function buildEnv(args: { name: string; paths: (Source | SourceGroup)[]; 
  * ```
  */
 export function writeShellScriptBin(name: string, text: string): GeneratedTree {
-  return writeTextFile({ name, text: `#!/bin/sh\n${text}`, executable: true, destination: `/bin/${name}` });
+  return writeTextFile({
+    name,
+    text: `#!/bin/sh\n${text}`,
+    executable: true,
+    destination: `/bin/${name}`,
+  });
 }

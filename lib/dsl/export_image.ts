@@ -24,9 +24,21 @@ import { Artifact, type ArtifactResult } from "./artifact.ts";
 import { splitRepoTag } from "./image_attrs.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
-import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
+import {
+  type FromImage,
+  loadBaseImage,
+  type ResolvedFrom,
+  resolveFromImage,
+} from "./from_image.ts";
 import type { BuildContext } from "./image_definition.ts";
-import { type Check, isInt, isNonEmptyString, isString, nullable, validateAttrs } from "./validate.ts";
+import {
+  type Check,
+  isInt,
+  isNonEmptyString,
+  isString,
+  nullable,
+  validateAttrs,
+} from "./validate.ts";
 
 /**
  * Attributes of {@link exportImage}, with Nix's names.
@@ -74,14 +86,21 @@ class ExportImage extends Artifact {
     this.name = args.name ?? `${base}-export.tar`;
   }
 
-  async write(context: BuildContext, path: string | undefined, compressor: Compressor | undefined): Promise<ArtifactResult> {
+  async write(
+    context: BuildContext,
+    path: string | undefined,
+    compressor: Compressor | undefined,
+  ): Promise<ArtifactResult> {
     const base = await loadBaseImage(context, this.#from);
     const target = path ?? resolve(this.name);
     const spill = tempPathFor(join(tmpdir(), "dockwright-export"));
     try {
       mkdirSync(spill, { mode: 0o700 });
       context.progress.begin(`${this.name}: reading ${base.layers.length} layer(s)`);
-      const tree = await flattenLayers(context.store, base.layers, { spillDir: spill, onBytes: (n) => context.progress.add(n) });
+      const tree = await flattenLayers(context.store, base.layers, {
+        spillDir: spill,
+        onBytes: (n) => context.progress.add(n),
+      });
       context.progress.end();
       const entries = tree.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
       context.progress.begin(`${this.name}: writing`);

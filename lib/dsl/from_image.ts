@@ -16,7 +16,10 @@ import { type BuildContext, type ImageDefinition, isImageDefinition } from "./im
 export type FromImage = string | URL | ImageDefinition;
 
 /** A checked `fromImage`. */
-export type ResolvedFrom = { kind: "path"; path: string } | { kind: "image"; image: ImageDefinition };
+export type ResolvedFrom = { kind: "path"; path: string } | {
+  kind: "image";
+  image: ImageDefinition;
+};
 
 /**
  * Checks a `fromImage` value and resolves a relative path against `baseDir`.
@@ -33,7 +36,9 @@ export function resolveFromImage(fn: string, value: unknown, baseDir: string): R
     return { kind: "path", path: isAbsolute(value) ? value : resolve(baseDir, value) };
   }
   if (value instanceof URL) {
-    if (value.protocol !== "file:") throw new AttributeError(fn, "fromImage", `must be a file: URL (got ${value.protocol})`);
+    if (value.protocol !== "file:") {
+      throw new AttributeError(fn, "fromImage", `must be a file: URL (got ${value.protocol})`);
+    }
     return { kind: "path", path: fileURLToPath(value) };
   }
   if (isImageDefinition(value)) return { kind: "image", image: value };
@@ -58,10 +63,15 @@ export async function loadBaseImage(context: BuildContext, from: ResolvedFrom): 
   if (from.kind === "image") {
     const built = await context.resolveImage(from.image);
     const config = JSON.parse(new TextDecoder().decode(built.config.bytes)) as ImageConfigJson;
-    return { config, configDigest: built.config.digest, layers: built.layers, repoTags: [repoTag(built)] };
+    return {
+      config,
+      configDigest: built.config.digest,
+      layers: built.layers,
+      repoTags: [repoTag(built)],
+    };
   }
   let cache = loaded.get(context);
-  if (!cache) loaded.set(context, (cache = new Map()));
+  if (!cache) loaded.set(context, cache = new Map());
   let pending = cache.get(from.path);
   if (!pending) {
     pending = readImage(context.store, from.path);

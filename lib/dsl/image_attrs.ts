@@ -11,8 +11,20 @@ import { type Check, isAttrs, isString } from "./validate.ts";
 
 /** GOARCH values, the only ones the image spec allows for `architecture`. */
 export const GOARCH = [
-  "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle",
-  "ppc64", "ppc64le", "riscv64", "s390x", "wasm",
+  "386",
+  "amd64",
+  "arm",
+  "arm64",
+  "loong64",
+  "mips",
+  "mips64",
+  "mips64le",
+  "mipsle",
+  "ppc64",
+  "ppc64le",
+  "riscv64",
+  "s390x",
+  "wasm",
 ] as const;
 
 /**
@@ -25,8 +37,16 @@ export const GOARCH = [
  */
 export function hostArchitecture(): string {
   const map: Record<string, string> = {
-    x64: "amd64", arm64: "arm64", ia32: "386", arm: "arm", ppc64: "ppc64le",
-    s390x: "s390x", riscv64: "riscv64", loong64: "loong64", mips: "mips", mipsel: "mipsle",
+    x64: "amd64",
+    arm64: "arm64",
+    ia32: "386",
+    arm: "arm",
+    ppc64: "ppc64le",
+    s390x: "s390x",
+    riscv64: "riscv64",
+    loong64: "loong64",
+    mips: "mips",
+    mipsel: "mipsle",
   };
   return map[process.arch] ?? process.arch;
 }
@@ -46,7 +66,8 @@ export const isArchitecture: Check = (fn, attr, v) => {
 };
 
 const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-const HOST = "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?";
+const HOST =
+  "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?";
 const REPO_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
@@ -65,7 +86,9 @@ export function repositoryName(fn: string, name: string): string {
     throw new AttributeError(
       fn,
       "name",
-      `${JSON.stringify(name)} is not a valid image name: use lowercase letters, digits and separators ` +
+      `${
+        JSON.stringify(name)
+      } is not a valid image name: use lowercase letters, digits and separators ` +
         `(".", "_", "__", "-") in "/"-separated parts, optionally after a registry host like "registry.example.com:5000/"`,
     );
   }
@@ -83,11 +106,18 @@ export const isTag: Check = (fn, attr, v) => {
   if (v === null) return;
   isString(fn, attr, v);
   if (!TAG_RE.test(v as string)) {
-    throw new AttributeError(fn, attr, `${JSON.stringify(v)} is not a valid tag: up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`);
+    throw new AttributeError(
+      fn,
+      attr,
+      `${
+        JSON.stringify(v)
+      } is not a valid tag: up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`,
+    );
   }
 };
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /** `created`/`mtime`: `"now"` or an RFC 3339 / ISO-8601 date-time with a time zone. */
 export const isTimestamp: Check = (fn, attr, v) => {
@@ -97,7 +127,9 @@ export const isTimestamp: Check = (fn, attr, v) => {
     throw new AttributeError(
       fn,
       attr,
-      `must be "now" or a date-time like "1970-01-01T00:00:01Z" (RFC 3339, with a time zone), got ${JSON.stringify(v)}`,
+      `must be "now" or a date-time like "1970-01-01T00:00:01Z" (RFC 3339, with a time zone), got ${
+        JSON.stringify(v)
+      }`,
     );
   }
 };
@@ -123,11 +155,31 @@ export function epochSeconds(value: string): number {
 type Kind = "strings" | "string" | "object" | "bool" | "int" | "any";
 /** The keys of the Docker/OCI container config, with the shape of their values. */
 const CONFIG_KEYS: Record<string, Kind> = {
-  User: "string", ExposedPorts: "object", Env: "strings", Entrypoint: "strings", Cmd: "strings",
-  Volumes: "object", WorkingDir: "string", Labels: "object", StopSignal: "string",
-  ArgsEscaped: "bool", Healthcheck: "object", OnBuild: "strings", Shell: "strings", StopTimeout: "int",
-  Hostname: "string", Domainname: "string", AttachStdin: "bool", AttachStdout: "bool", AttachStderr: "bool",
-  Tty: "bool", OpenStdin: "bool", StdinOnce: "bool", Image: "string", NetworkDisabled: "bool", MacAddress: "string",
+  User: "string",
+  ExposedPorts: "object",
+  Env: "strings",
+  Entrypoint: "strings",
+  Cmd: "strings",
+  Volumes: "object",
+  WorkingDir: "string",
+  Labels: "object",
+  StopSignal: "string",
+  ArgsEscaped: "bool",
+  Healthcheck: "object",
+  OnBuild: "strings",
+  Shell: "strings",
+  StopTimeout: "int",
+  Hostname: "string",
+  Domainname: "string",
+  AttachStdin: "bool",
+  AttachStdout: "bool",
+  AttachStderr: "bool",
+  Tty: "bool",
+  OpenStdin: "bool",
+  StdinOnce: "bool",
+  Image: "string",
+  NetworkDisabled: "bool",
+  MacAddress: "string",
 };
 
 /** `config`: the Docker image config object (Cmd, Env, ...), keys and value shapes checked. */
@@ -139,7 +191,13 @@ export const isImageConfig: Check = (fn, attr, v) => {
     const where = `${attr}.${key}`;
     if (!kind) {
       const hint = suggest(key, Object.keys(CONFIG_KEYS));
-      throw new AttributeError(fn, where, `is not a key of the image config${hint ? `; did you mean "${hint}"?` : ""} (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
+      throw new AttributeError(
+        fn,
+        where,
+        `is not a key of the image config${hint ? `; did you mean "${hint}"?` : ""} (known: ${
+          Object.keys(CONFIG_KEYS).join(", ")
+        })`,
+      );
     }
     if (value === null || value === undefined) continue;
     const ok = kind === "strings"
@@ -154,17 +212,32 @@ export const isImageConfig: Check = (fn, attr, v) => {
       ? typeof value === "string"
       : true;
     if (!ok) {
-      const want = { strings: "a list of strings", object: "an attribute set", bool: "true or false", int: "an integer", string: "a string", any: "" }[kind];
+      const want = {
+        strings: "a list of strings",
+        object: "an attribute set",
+        bool: "true or false",
+        int: "an integer",
+        string: "a string",
+        any: "",
+      }[kind];
       throw new AttributeError(fn, where, `must be ${want}`);
     }
     if (key === "Env") {
       for (const e of value as string[]) {
-        if (!e.includes("=") || e.startsWith("=")) throw new AttributeError(fn, where, `entries must look like "NAME=value" (got ${JSON.stringify(e)})`);
+        if (!e.includes("=") || e.startsWith("=")) {
+          throw new AttributeError(
+            fn,
+            where,
+            `entries must look like "NAME=value" (got ${JSON.stringify(e)})`,
+          );
+        }
       }
     }
     if (key === "Labels") {
       for (const [lk, lv] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof lv !== "string") throw new AttributeError(fn, `${where}.${lk}`, "must be a string");
+        if (typeof lv !== "string") {
+          throw new AttributeError(fn, `${where}.${lk}`, "must be a string");
+        }
       }
     }
   }
@@ -182,5 +255,7 @@ export const isImageConfig: Check = (fn, attr, v) => {
 export function splitRepoTag(ref: string | undefined): { name: string; tag: string } {
   if (!ref) return { name: "", tag: "" };
   const colon = ref.lastIndexOf(":");
-  return colon > ref.lastIndexOf("/") ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { name: ref, tag: "" };
+  return colon > ref.lastIndexOf("/")
+    ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) }
+    : { name: ref, tag: "" };
 }

@@ -28,7 +28,11 @@ export interface BuildContext {
  * const ctx = createContext(BlobStore.open(), "none", Progress.silent());
  * ```
  */
-export function createContext(store: BlobStore, layerCompressor: Compressor, progress: Progress): BuildContext {
+export function createContext(
+  store: BlobStore,
+  layerCompressor: Compressor,
+  progress: Progress,
+): BuildContext {
   const built = new Map<ImageDefinition, Promise<BuiltImage>>();
   const context: BuildContext = {
     store,
@@ -104,5 +108,6 @@ export abstract class ImageDefinition {
  */
 export function isImageDefinition(value: unknown): value is ImageDefinition {
   return value instanceof ImageDefinition ||
-    (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true);
+    (typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[BRAND] === true);
 }

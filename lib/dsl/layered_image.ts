@@ -7,7 +7,14 @@
  * @module
  */
 
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { discardTemp, tempPathFor } from "../util/temp_files.ts";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
@@ -17,7 +24,7 @@ import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts
 import type { BuiltImage } from "../image/image.ts";
 import type { Layer } from "../image/layer.ts";
 import { writeLayer } from "../image/write_layer.ts";
-import { customisationTree, classifyContents } from "../layered/contents.ts";
+import { classifyContents, customisationTree } from "../layered/contents.ts";
 import { streamConfigBytes } from "../layered/stream_config.ts";
 import { parseFakerootState } from "../run/fakeroot_state.ts";
 import { materializeTree, readTreeBack } from "../run/materialize.ts";
@@ -34,7 +41,12 @@ import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
 import type { FileTree } from "../tree/file_tree.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
-import { type FromImage, loadBaseImage, type ResolvedFrom, resolveFromImage } from "./from_image.ts";
+import {
+  type FromImage,
+  loadBaseImage,
+  type ResolvedFrom,
+  resolveFromImage,
+} from "./from_image.ts";
 import type { ImageConfig } from "./build_image.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
 import {
@@ -49,7 +61,16 @@ import {
   resolveTimestamp,
 } from "./image_attrs.ts";
 import { resolveSources, type Source } from "./sources.ts";
-import { type Check, isAttrs, isBool, isInt, isString, nullable, oneOf, validateAttrs } from "./validate.ts";
+import {
+  type Check,
+  isAttrs,
+  isBool,
+  isInt,
+  isString,
+  nullable,
+  oneOf,
+  validateAttrs,
+} from "./validate.ts";
 import { nixJsonOrder } from "../image/config.ts";
 
 /**
@@ -140,7 +161,9 @@ const isClosureGraph: Check = (fn, attr, v) => {
 };
 const isAbsolutePath: Check = (fn, attr, v) => {
   isString(fn, attr, v);
-  if (!(v as string).startsWith("/")) throw new AttributeError(fn, attr, `must be an absolute path (got ${JSON.stringify(v)})`);
+  if (!(v as string).startsWith("/")) {
+    throw new AttributeError(fn, attr, `must be an absolute path (got ${JSON.stringify(v)})`);
+  }
 };
 
 function checks(withCompressor: boolean): Record<string, Check> {
@@ -195,7 +218,11 @@ class LayeredImageDefinition extends ImageDefinition {
   readonly #contents: ReturnType<typeof classifyContents>;
   readonly #storeDir: string;
 
-  constructor(readonly builder: "streamLayeredImage" | "buildLayeredImage", args: BuildLayeredImageArgs, baseDir: string) {
+  constructor(
+    readonly builder: "streamLayeredImage" | "buildLayeredImage",
+    args: BuildLayeredImageArgs,
+    baseDir: string,
+  ) {
     super();
     validateAttrs(builder, args, checks(builder === "buildLayeredImage"), ["name"]);
     if (args.enableFakechroot && process.platform !== "linux") {
@@ -205,7 +232,10 @@ class LayeredImageDefinition extends ImageDefinition {
     this.#baseDir = baseDir;
     this.#storeDir = (args.storeDir ?? "/nix/store").replace(/\/+$/, "");
     this.#from = resolveFromImage(builder, args.fromImage, baseDir);
-    this.#contents = classifyContents(resolveSources(builder, "contents", args.contents ?? [], baseDir), this.#storeDir);
+    this.#contents = classifyContents(
+      resolveSources(builder, "contents", args.contents ?? [], baseDir),
+      this.#storeDir,
+    );
     this.name = args.name;
     this.imageName = repositoryName(builder, args.name);
     this.tag = args.tag ?? null;
@@ -240,7 +270,11 @@ class LayeredImageDefinition extends ImageDefinition {
     try {
       json = JSON.parse(readFileSync(path, "utf8"));
     } catch (error) {
-      throw new AttributeError(this.builder, "closureGraph", `cannot read ${path} as JSON (${(error as Error).message})`);
+      throw new AttributeError(
+        this.builder,
+        "closureGraph",
+        `cannot read ${path} as JSON (${(error as Error).message})`,
+      );
     }
     return parseClosureGraph(json);
   }
@@ -252,7 +286,11 @@ class LayeredImageDefinition extends ImageDefinition {
     const known = new Set(graph.map((n) => n.path));
     for (const root of roots) {
       if (!known.has(root)) {
-        throw new AttributeError(this.builder, "closureGraph", `does not contain ${root}, which the image needs (from contents, config or fakeRootCommands)`);
+        throw new AttributeError(
+          this.builder,
+          "closureGraph",
+          `does not contain ${root}, which the image needs (from contents, config or fakeRootCommands)`,
+        );
       }
     }
     const keep = closureOf(graph, roots);
@@ -265,17 +303,27 @@ class LayeredImageDefinition extends ImageDefinition {
     const tree = customisationTree(this.#contents, { storeRoot });
     const scripted = Boolean(args.extraCommands || args.fakeRootCommands || args.includeNixDB);
     const write = async (t: FileTree, forceOwner: boolean): Promise<CustomisationRecord> => {
-      const entries = t.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH, ...(forceOwner ? { uid: 0, gid: 0 } : {}) });
+      const entries = t.toEntries({
+        root: ".",
+        mtime: SOURCE_DATE_EPOCH,
+        ...(forceOwner ? { uid: 0, gid: 0 } : {}),
+      });
       const layer = await writeLayer(context.store, entries, context.layerCompressor, {
         onBytes: (n) => context.progress.add(n),
       });
       const refs = new Set<string>();
       for (const e of entries) {
-        if (e.linkTarget) for (const r of scanStorePaths(e.linkTarget, this.#storeDir)) refs.add(r);
+        if (e.linkTarget) {
+          for (const r of scanStorePaths(e.linkTarget, this.#storeDir)) refs.add(r);
+        }
         if (e.body?.kind === "bytes" && e.size < 1 << 20) {
-          for (const r of scanStorePaths(new TextDecoder().decode(e.body.bytes), this.#storeDir)) refs.add(r);
+          for (const r of scanStorePaths(new TextDecoder().decode(e.body.bytes), this.#storeDir)) {
+            refs.add(r);
+          }
         } else if (e.body?.kind === "host" && e.size < 1 << 20) {
-          for (const r of scanStorePaths(readFileSync(e.body.path, "latin1"), this.#storeDir)) refs.add(r);
+          for (const r of scanStorePaths(readFileSync(e.body.path, "latin1"), this.#storeDir)) {
+            refs.add(r);
+          }
         }
       }
       const tarSize = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
@@ -287,8 +335,20 @@ class LayeredImageDefinition extends ImageDefinition {
       // Scripts are build steps, as in Nix: the same inputs give the cached result without running them again.
       const key = createHash("sha256").update(JSON.stringify({
         v: 1,
-        entries: tree.toEntries({ root: ".", mtime: 0 }).map((e) => [e.path, e.type, e.mode, e.size, e.linkTarget ?? null,
-          e.body?.kind === "host" ? `${e.body.path}:${e.body.identity}` : e.body?.kind === "bytes" ? createHash("sha256").update(e.body.bytes).digest("hex") : null]),
+        entries: tree.toEntries({ root: ".", mtime: 0 }).map((
+          e,
+        ) => [
+          e.path,
+          e.type,
+          e.mode,
+          e.size,
+          e.linkTarget ?? null,
+          e.body?.kind === "host"
+            ? `${e.body.path}:${e.body.identity}`
+            : e.body?.kind === "bytes"
+            ? createHash("sha256").update(e.body.bytes).digest("hex")
+            : null,
+        ]),
         extraCommands: args.extraCommands ?? "",
         fakeRootCommands: args.fakeRootCommands ?? "",
         enableFakechroot: args.enableFakechroot ?? false,
@@ -327,7 +387,11 @@ class LayeredImageDefinition extends ImageDefinition {
         if (args.enableFakechroot) {
           await this.#runFakechroot(args.fakeRootCommands, root, work);
         } else {
-          await runShell(args.fakeRootCommands, { attribute: "fakeRootCommands", cwd: root, wrapper: ["fakeroot", "-s", stateFile, "--"] });
+          await runShell(args.fakeRootCommands, {
+            attribute: "fakeRootCommands",
+            cwd: root,
+            wrapper: ["fakeroot", "-s", stateFile, "--"],
+          });
         }
         try {
           state = parseFakerootState(readFileSync(stateFile, "utf8"));
@@ -335,7 +399,11 @@ class LayeredImageDefinition extends ImageDefinition {
           state = undefined;
         }
       }
-      const after = readTreeBack(root, state, args.enableFakechroot === true && process.getuid?.() === 0);
+      const after = readTreeBack(
+        root,
+        state,
+        args.enableFakechroot === true && process.getuid?.() === 0,
+      );
       return await write(after, false);
     } finally {
       discardTemp(work); // a script may have left read-only folders
@@ -364,17 +432,73 @@ class LayeredImageDefinition extends ImageDefinition {
     mkdirSync(bin);
     // A copy, not a link: inside the chroot the host's path to busybox does not exist.
     copyFileSync(busybox, join(bin, "busybox"));
-    const applets = ["sh", "mkdir", "chown", "chmod", "ln", "ls", "cp", "mv", "rm", "touch", "cat", "echo", "mknod", "stat", "id", "env", "test", "[", "sed", "grep", "find", "install", "readlink", "basename", "dirname", "true", "false", "printf", "tee", "chgrp", "head", "tail", "sort", "xargs"];
+    const applets = [
+      "sh",
+      "mkdir",
+      "chown",
+      "chmod",
+      "ln",
+      "ls",
+      "cp",
+      "mv",
+      "rm",
+      "touch",
+      "cat",
+      "echo",
+      "mknod",
+      "stat",
+      "id",
+      "env",
+      "test",
+      "[",
+      "sed",
+      "grep",
+      "find",
+      "install",
+      "readlink",
+      "basename",
+      "dirname",
+      "true",
+      "false",
+      "printf",
+      "tee",
+      "chgrp",
+      "head",
+      "tail",
+      "sort",
+      "xargs",
+    ];
     for (const a of applets) symlinkSync("busybox", join(bin, a));
     const scriptFile = join(work, "fake-root-commands.sh");
     writeFileSync(scriptFile, `set -e\n${script}\n`);
-    const binds = ["-b", `${bin}:/.dockwright/bin`, "-b", `${scriptFile}:/.dockwright/script.sh`, "-b", "/proc:/proc", "-b", "/dev:/dev"];
+    const binds = [
+      "-b",
+      `${bin}:/.dockwright/bin`,
+      "-b",
+      `${scriptFile}:/.dockwright/script.sh`,
+      "-b",
+      "/proc:/proc",
+      "-b",
+      "/dev:/dev",
+    ];
     if (existsSync("/nix")) binds.push("-b", "/nix:/nix");
     await runShell("", {
       attribute: "fakeRootCommands",
       cwd: root,
-      shell: ["proot", "-r", root, "-w", "/", ...binds, "/.dockwright/bin/sh", "/.dockwright/script.sh"],
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin", PROOT_NO_SECCOMP: "1" },
+      shell: [
+        "proot",
+        "-r",
+        root,
+        "-w",
+        "/",
+        ...binds,
+        "/.dockwright/bin/sh",
+        "/.dockwright/script.sh",
+      ],
+      env: {
+        PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin",
+        PROOT_NO_SECCOMP: "1",
+      },
     });
   }
 
@@ -390,19 +514,29 @@ class LayeredImageDefinition extends ImageDefinition {
 
     const includeStore = args.includeStorePaths ?? true;
     const configJson = JSON.stringify(nixJsonOrder({ architecture, config, os: "linux" }));
-    const configRefs = includeStore ? this.#knownRefs(scanStorePaths(configJson, this.#storeDir)) : [];
+    const configRefs = includeStore
+      ? this.#knownRefs(scanStorePaths(configJson, this.#storeDir))
+      : [];
     const customRefs = includeStore ? this.#knownRefs(custom.storeRefs) : [];
-    const roots = includeStore ? [...new Set([...this.#contents.storePaths, ...configRefs, ...customRefs])].sort() : [];
+    const roots = includeStore
+      ? [...new Set([...this.#contents.storePaths, ...configRefs, ...customRefs])].sort()
+      : [];
     let storeGroups: string[][] = [];
     if (roots.length > 0) {
       const graph = this.#graph(roots);
       // The two small store paths Nix's layering also sees (§9): they count while auto-layer splits.
       const baseJsonPath = `${this.#storeDir}/${storeHash(configJson)}-${this.baseName}-base.json`;
-      const customPath = `${this.#storeDir}/${storeHash(custom.layer.diffId)}-${this.baseName}-customisation-layer`;
+      const customPath = `${this.#storeDir}/${
+        storeHash(custom.layer.diffId)
+      }-${this.baseName}-customisation-layer`;
       const withRoots: GraphNode[] = [
         ...graph,
         { path: baseJsonPath, narSize: narSizeOfFile(configJson.length), references: configRefs },
-        { path: customPath, narSize: narSizeOfFlatDir({ checksum: 65, "layer.tar": custom.tarSize }), references: [...new Set([...this.#contents.storePaths, ...customRefs])].sort() },
+        {
+          path: customPath,
+          narSize: narSizeOfFlatDir({ checksum: 65, "layer.tar": custom.tarSize }),
+          references: [...new Set([...this.#contents.storePaths, ...customRefs])].sort(),
+        },
       ];
       const excludePaths = [baseJsonPath, customPath];
       const debug = args.debug ? (line: string) => process.stderr.write(line + "\n") : undefined;
@@ -413,7 +547,11 @@ class LayeredImageDefinition extends ImageDefinition {
           try {
             pipeline = JSON.parse(readFileSync(path, "utf8"));
           } catch (error) {
-            throw new AttributeError(this.builder, "layeringPipeline", `cannot read ${path} as JSON (${(error as Error).message})`);
+            throw new AttributeError(
+              this.builder,
+              "layeringPipeline",
+              `cannot read ${path} as JSON (${(error as Error).message})`,
+            );
           }
         }
         storeGroups = runPipeline(withRoots, pipeline, { excludePaths, debug });
@@ -435,16 +573,23 @@ class LayeredImageDefinition extends ImageDefinition {
     const storeLayers: Layer[] = [];
     for (const [i, paths] of storeGroups.entries()) {
       context.progress.begin(`${this.imageName}: store layer ${i + 1}/${storeGroups.length}`);
-      const layer = await writeLayer(context.store, storeLayerEntries(paths, settings), context.layerCompressor, {
-        onBytes: (n) => context.progress.add(n),
-      });
+      const layer = await writeLayer(
+        context.store,
+        storeLayerEntries(paths, settings),
+        context.layerCompressor,
+        {
+          onBytes: (n) => context.progress.add(n),
+        },
+      );
       context.progress.end();
       storeLayers.push({ ...layer, comment: JSON.stringify(paths) });
     }
     const baseLayers = base?.layers ?? [];
     const customLayer: Layer = { ...custom.layer, archiveMode: 0o444, archiveOwnerName: "root" };
     const layers = [...baseLayers, ...storeLayers, customLayer];
-    const customPathForHistory = `${this.#storeDir}/${storeHash(custom.layer.diffId)}-${this.baseName}-customisation-layer`;
+    const customPathForHistory = `${this.#storeDir}/${
+      storeHash(custom.layer.diffId)
+    }-${this.baseName}-customisation-layer`;
     const bytes = streamConfigBytes({
       created,
       architecture,
@@ -510,5 +655,9 @@ export function buildLayeredImage(args: BuildLayeredImageArgs): ImageDefinition 
  * ```
  */
 export function buildLayeredImageWithNixDb(args: BuildLayeredImageArgs): ImageDefinition {
-  return new LayeredImageDefinition("buildLayeredImage", { ...args, includeNixDB: true }, callerDirectory());
+  return new LayeredImageDefinition(
+    "buildLayeredImage",
+    { ...args, includeNixDB: true },
+    callerDirectory(),
+  );
 }

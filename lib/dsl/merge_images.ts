@@ -22,7 +22,7 @@ import { decompress, detectCompression } from "../codec/decompress.ts";
 import { layersForSink } from "../image/convert_layers.ts";
 import { ingestBlob } from "../image/ingest_blob.ts";
 import { ImageFormatError, parseJson } from "../image/read_image.ts";
-import { SOURCE_DATE_EPOCH, dockerArchiveEntries } from "../sink/docker_archive.ts";
+import { dockerArchiveEntries, SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
 import { writeTarFile } from "../sink/archive_file.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { inArchive } from "../tar/errors.ts";
@@ -44,7 +44,10 @@ export interface MergeImagesOptions {
   name?: string;
 }
 
-type ResolvedInput = { kind: "path"; path: string } | { kind: "image"; image: ImageDefinition } | { kind: "merge"; merge: MergeImages };
+type ResolvedInput = { kind: "path"; path: string } | { kind: "image"; image: ImageDefinition } | {
+  kind: "merge";
+  merge: MergeImages;
+};
 
 /** The members of one input, its manifest entries and its compressor. */
 interface InputMembers {
@@ -67,7 +70,9 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 async function archiveMembers(context: BuildContext, path: string): Promise<InputMembers> {
   let head: Uint8Array = new Uint8Array();
   try {
-    if (!statSync(path).isFile()) throw new ImageFormatError(path, "is not a file: mergeImages takes docker-archive files");
+    if (!statSync(path).isFile()) {
+      throw new ImageFormatError(path, "is not a file: mergeImages takes docker-archive files");
+    }
     for await (const chunk of createReadStream(path, { start: 0, end: 7 })) {
       head = chunk as Uint8Array;
       break;
@@ -77,7 +82,12 @@ async function archiveMembers(context: BuildContext, path: string): Promise<Inpu
     throw new ImageFormatError(path, "no such file; check the mergeImages input path");
   }
   const kind = detectCompression(head);
-  const out: InputMembers = { entries: [], manifest: [], repositories: {}, compressor: kind === "gzip" ? "gz" : kind };
+  const out: InputMembers = {
+    entries: [],
+    manifest: [],
+    repositories: {},
+    compressor: kind === "gzip" ? "gz" : kind,
+  };
   try {
     await readArchive(context, path, out);
   } catch (error) {
@@ -88,7 +98,11 @@ async function archiveMembers(context: BuildContext, path: string): Promise<Inpu
 
 async function readArchive(context: BuildContext, path: string, out: InputMembers): Promise<void> {
   let manifest: unknown;
-  for await (const { header, body } of readTar(decompress(createReadStream(path, { highWaterMark: 1 << 20 })))) {
+  for await (
+    const { header, body } of readTar(
+      decompress(createReadStream(path, { highWaterMark: 1 << 20 })),
+    )
+  ) {
     const name = normalizeMemberPath(header.path, { allowAbsolute: false });
     if (name === "") continue;
     const base = { ...header, ...MEMBER_STYLE, path: name };
@@ -97,7 +111,10 @@ async function readArchive(context: BuildContext, path: string, out: InputMember
         ? posix.normalize(posix.join(posix.dirname(name), header.linkTarget ?? ""))
         : normalizeMemberPath(header.linkTarget ?? "", { allowAbsolute: false });
       if (target === ".." || target.startsWith("../") || target.startsWith("/")) {
-        throw new ImageFormatError(path, `member ${name} links outside the archive (${header.linkTarget})`);
+        throw new ImageFormatError(
+          path,
+          `member ${name} links outside the archive (${header.linkTarget})`,
+        );
       }
       out.entries.push({ ...base, size: 0 });
       continue;
@@ -106,18 +123,32 @@ async function readArchive(context: BuildContext, path: string, out: InputMember
       out.entries.push({ ...base, size: 0 });
       continue;
     }
-    if (header.type !== "file") throw new ImageFormatError(path, `member ${name} is a ${header.type}: not a docker-archive`);
+    if (header.type !== "file") {
+      throw new ImageFormatError(path, `member ${name} is a ${header.type}: not a docker-archive`);
+    }
     if (name === "manifest.json" || name === "repositories") {
       const value = parseJson(path, name, await readAll(body));
       if (name === "manifest.json") manifest = value;
-      else if (value && typeof value === "object") out.repositories = value as Record<string, Record<string, string>>;
+      else if (value && typeof value === "object") {
+        out.repositories = value as Record<string, Record<string, string>>;
+      }
       continue;
     }
     const blob = await ingestBlob(context.store, body, { what: `${path}: ${name}` });
-    out.entries.push({ ...base, body: { kind: "stream", open: () => context.store.read(blob.digest), fingerprint: blob.digest } });
+    out.entries.push({
+      ...base,
+      body: {
+        kind: "stream",
+        open: () => context.store.read(blob.digest),
+        fingerprint: blob.digest,
+      },
+    });
   }
   if (!Array.isArray(manifest) || manifest.some((m) => !m || typeof m !== "object")) {
-    throw new ImageFormatError(path, "has no manifest.json list: mergeImages takes docker-archives (docker save, skopeo, Nix, dockwright)");
+    throw new ImageFormatError(
+      path,
+      "has no manifest.json list: mergeImages takes docker-archives (docker save, skopeo, Nix, dockwright)",
+    );
   }
   out.manifest = manifest as Record<string, unknown>[];
 }
@@ -125,8 +156,16 @@ async function readArchive(context: BuildContext, path: string, out: InputMember
 /** Members of an image value, as its own docker-archive would hold them. */
 async function imageMembers(context: BuildContext, image: ImageDefinition): Promise<InputMembers> {
   const resolved = await context.resolveImage(image);
-  const built = { ...resolved, layers: await layersForSink(context.store, resolved.layers, "docker-archive", "none") };
-  const out: InputMembers = { entries: [], manifest: [], repositories: {}, compressor: image.compressor };
+  const built = {
+    ...resolved,
+    layers: await layersForSink(context.store, resolved.layers, "docker-archive", "none"),
+  };
+  const out: InputMembers = {
+    entries: [],
+    manifest: [],
+    repositories: {},
+    compressor: image.compressor,
+  };
   for (const e of dockerArchiveEntries(context.store, [built])) {
     if (e.path === "manifest.json" || e.path === "repositories") {
       const bytes = e.body?.kind === "bytes" ? e.body.bytes : new Uint8Array();
@@ -149,17 +188,28 @@ class MergeImages extends Artifact {
   constructor(images: unknown, options: MergeImagesOptions, baseDir: string) {
     super();
     if (!Array.isArray(images) || images.length === 0) {
-      throw new AttributeError("mergeImages", "images", "must be a non-empty list of image archives or image values");
+      throw new AttributeError(
+        "mergeImages",
+        "images",
+        "must be a non-empty list of image archives or image values",
+      );
     }
-    if (typeof options !== "object" || options === null || Object.keys(options).some((k) => k !== "name")) {
+    if (
+      typeof options !== "object" || options === null ||
+      Object.keys(options).some((k) => k !== "name")
+    ) {
       throw new AttributeError("mergeImages", "options", "takes only { name }");
     }
     if (options.name !== undefined && (typeof options.name !== "string" || options.name === "")) {
       throw new AttributeError("mergeImages", "name", "must be a non-empty string");
     }
     this.#inputs = images.map((item, i): ResolvedInput => {
-      if (typeof item === "string" && item !== "") return { kind: "path", path: isAbsolute(item) ? item : resolve(baseDir, item) };
-      if (item instanceof URL && item.protocol === "file:") return { kind: "path", path: fileURLToPath(item) };
+      if (typeof item === "string" && item !== "") {
+        return { kind: "path", path: isAbsolute(item) ? item : resolve(baseDir, item) };
+      }
+      if (item instanceof URL && item.protocol === "file:") {
+        return { kind: "path", path: fileURLToPath(item) };
+      }
       if (isImageDefinition(item)) return { kind: "image", image: item };
       if (item instanceof MergeImages) return { kind: "merge", merge: item };
       throw new AttributeError(
@@ -186,17 +236,24 @@ class MergeImages extends Artifact {
       all.manifest.push(...m.manifest);
       // Nix merges with jq's `add` (a repository of a later input replaces the earlier one);
       // merging tags too keeps every legacy entry.
-      for (const [repo, tags] of Object.entries(m.repositories)) all.repositories[repo] = { ...all.repositories[repo], ...tags };
+      for (const [repo, tags] of Object.entries(m.repositories)) {
+        all.repositories[repo] = { ...all.repositories[repo], ...tags };
+      }
       all.compressor = m.compressor; // the last input decides, as in Nix
     }
     all.entries = [...byPath.values()];
     return all;
   }
 
-  async write(context: BuildContext, path: string | undefined, compressor: Compressor | undefined): Promise<ArtifactResult> {
+  async write(
+    context: BuildContext,
+    path: string | undefined,
+    compressor: Compressor | undefined,
+  ): Promise<ArtifactResult> {
     const merged = await this.members(context);
     const chosen = compressor ?? merged.compressor;
-    const target = path ?? resolve(this.#given ?? `${this.name}.tar${COMPRESSOR_EXTENSION[chosen]}`);
+    const target = path ??
+      resolve(this.#given ?? `${this.name}.tar${COMPRESSOR_EXTENSION[chosen]}`);
     const json = (v: unknown) => encoder.encode(JSON.stringify(v, null, 2) + "\n");
     const file = (p: string, bytes: Uint8Array): TarEntry => ({
       path: p,
@@ -207,17 +264,28 @@ class MergeImages extends Artifact {
       body: { kind: "bytes", bytes },
     });
     const entries = [...merged.entries, file("manifest.json", json(merged.manifest))];
-    if (Object.keys(merged.repositories).length > 0) entries.push(file("repositories", json(merged.repositories)));
+    if (Object.keys(merged.repositories).length > 0) {
+      entries.push(file("repositories", json(merged.repositories)));
+    }
     entries.sort((a, b) => compareNames(a.path, b.path));
     context.progress.begin(`${basename(target)}: writing ${merged.manifest.length} image(s)`);
     await writeTarFile(target, entries, chosen, (n) => context.progress.add(n));
     context.progress.end();
     const images = merged.manifest.flatMap((m) => {
       const tags = Array.isArray(m.RepoTags) ? m.RepoTags as string[] : [];
-      const configDigest = typeof m.Config === "string" ? `sha256:${m.Config.replace(/^.*\//, "").replace(/\.json$/, "")}` : "";
+      const configDigest = typeof m.Config === "string"
+        ? `sha256:${m.Config.replace(/^.*\//, "").replace(/\.json$/, "")}`
+        : "";
       return tags.map((t) => ({ ...splitRepoTag(t), configDigest }));
     });
-    return { name: this.name, format: "docker-archive", path: target, compressor: chosen, size: statSync(target).size, images };
+    return {
+      name: this.name,
+      format: "docker-archive",
+      path: target,
+      compressor: chosen,
+      size: statSync(target).size,
+      images,
+    };
   }
 }
 

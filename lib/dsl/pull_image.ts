@@ -20,10 +20,20 @@ import { isDigest } from "../codec/sha256.ts";
 import type { BuiltImage } from "../image/image.ts";
 import { dockerArchiveHash, parseSha256, sri } from "../registry/archive_hash.ts";
 import { pull } from "../registry/pull.ts";
-import { type ImageReference, InvalidReferenceError, parseReference } from "../registry/reference.ts";
+import {
+  type ImageReference,
+  InvalidReferenceError,
+  parseReference,
+} from "../registry/reference.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import { hostArchitecture, isArchitecture, isImageName, isTag, repositoryName } from "./image_attrs.ts";
+import {
+  hostArchitecture,
+  isArchitecture,
+  isImageName,
+  isTag,
+  repositoryName,
+} from "./image_attrs.ts";
 import { type Check, isAttrs, isBool, isNonEmptyString, validateAttrs } from "./validate.ts";
 
 /**
@@ -68,7 +78,11 @@ export interface PullImageArgs {
 const isHashText = (what: string): Check => (fn, attr, v) => {
   isNonEmptyString(fn, attr, v);
   if (attr === "hash" && !String(v).startsWith("sha256-")) {
-    throw new AttributeError(fn, attr, `must be an SRI sha256 hash like "sha256-<base64>" (got ${JSON.stringify(v)})`);
+    throw new AttributeError(
+      fn,
+      attr,
+      `must be an SRI sha256 hash like "sha256-<base64>" (got ${JSON.stringify(v)})`,
+    );
   }
   if (!parseSha256(v as string)) {
     throw new AttributeError(fn, attr, `must be ${what} (got ${JSON.stringify(v)})`);
@@ -85,13 +99,25 @@ const CHECKS: Record<string, Check> = {
       throw new AttributeError(fn, attr, (error as InvalidReferenceError).message);
     }
     if (ref.tag !== undefined || ref.digest !== undefined) {
-      throw new AttributeError(fn, attr, `must name a repository without a tag or digest (put the digest in imageDigest and the tag in finalImageTag), got ${JSON.stringify(v)}`);
+      throw new AttributeError(
+        fn,
+        attr,
+        `must name a repository without a tag or digest (put the digest in imageDigest and the tag in finalImageTag), got ${
+          JSON.stringify(v)
+        }`,
+      );
     }
   },
   imageDigest: (fn, attr, v) => {
     isNonEmptyString(fn, attr, v);
     if (!isDigest(v as string)) {
-      throw new AttributeError(fn, attr, `must be a manifest digest "sha256:<64 lowercase hex digits>" (got ${JSON.stringify(v)}); \`skopeo inspect docker://IMAGE:TAG\` prints it`);
+      throw new AttributeError(
+        fn,
+        attr,
+        `must be a manifest digest "sha256:<64 lowercase hex digits>" (got ${
+          JSON.stringify(v)
+        }); \`skopeo inspect docker://IMAGE:TAG\` prints it`,
+      );
     }
   },
   sha256: isHashText("a sha256 in hex (64 digits), Nix base-32 (52 characters) or SRI form"),
@@ -129,10 +155,17 @@ class PullImageDefinition extends ImageDefinition {
     super();
     validateAttrs("pullImage", args, CHECKS, ["imageName", "imageDigest"]);
     if (args.sha256 !== undefined && args.hash !== undefined) {
-      throw new AttributeError("pullImage", "hash", "and sha256 are mutually exclusive: give one of them (or neither)");
+      throw new AttributeError(
+        "pullImage",
+        "hash",
+        "and sha256 are mutually exclusive: give one of them (or neither)",
+      );
     }
     this.#args = args;
-    this.#ref = { ...parseReference(args.imageName), digest: args.imageDigest as ImageReference["digest"] };
+    this.#ref = {
+      ...parseReference(args.imageName),
+      digest: args.imageDigest as ImageReference["digest"],
+    };
     const finalName = args.finalImageName ?? args.imageName;
     this.imageName = repositoryName("pullImage", finalName);
     this.tag = args.finalImageTag ?? "latest";
@@ -172,9 +205,11 @@ class PullImageDefinition extends ImageDefinition {
       const actual = await dockerArchiveHash(context.store, image);
       if (Buffer.compare(actual, this.#hash) !== 0) {
         throw new Error(
-          `pullImage ${JSON.stringify(this.name)}: hash mismatch of the docker-archive of ${args.imageName}@${args.imageDigest}\n` +
+          `pullImage ${
+            JSON.stringify(this.name)
+          }: hash mismatch of the docker-archive of ${args.imageName}@${args.imageDigest}\n` +
             `  specified: ${sri(this.#hash)}\n       got:    ${sri(actual)}\n` +
-            "if you trust the image digest, set hash to the \"got\" value",
+            'if you trust the image digest, set hash to the "got" value',
         );
       }
     }

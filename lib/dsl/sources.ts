@@ -32,7 +32,10 @@ export interface SourceList {
 }
 
 /** A source with its host path made absolute. */
-export type ResolvedSource = { kind: "host"; path: string } | { kind: "generated"; tree: GeneratedTree };
+export type ResolvedSource = { kind: "host"; path: string } | {
+  kind: "generated";
+  tree: GeneratedTree;
+};
 
 /**
  * Checks that `value` is a source or a list of sources and resolves host paths
@@ -43,7 +46,12 @@ export type ResolvedSource = { kind: "host"; path: string } | { kind: "generated
  * resolveSources("buildImage", "copyToRoot", ["./rootfs"], "/project"); // [{ kind: "host", path: "/project/rootfs" }]
  * ```
  */
-export function resolveSources(fn: string, attr: string, value: unknown, baseDir: string): ResolvedSource[] {
+export function resolveSources(
+  fn: string,
+  attr: string,
+  value: unknown,
+  baseDir: string,
+): ResolvedSource[] {
   if (value === null || value === undefined) return [];
   const list = Array.isArray(value) ? value : [value];
   return list.flatMap((item, i): ResolvedSource | ResolvedSource[] => {
@@ -53,7 +61,9 @@ export function resolveSources(fn: string, attr: string, value: unknown, baseDir
       return { kind: "host", path: isAbsolute(item) ? item : resolve(baseDir, item) };
     }
     if (item instanceof URL) {
-      if (item.protocol !== "file:") throw new AttributeError(fn, where, `must be a file: URL (got ${item.protocol})`);
+      if (item.protocol !== "file:") {
+        throw new AttributeError(fn, where, `must be a file: URL (got ${item.protocol})`);
+      }
       return { kind: "host", path: fileURLToPath(item) };
     }
     if (item instanceof GeneratedTree) return { kind: "generated", tree: item };
@@ -83,14 +93,16 @@ export interface TreeOptions {
 export function buildTree(sources: readonly ResolvedSource[], options: TreeOptions): FileTree {
   const tree = new FileTree(options.keepDirlinks);
   for (const source of sources) {
-    if (source.kind === "host") addHostPath(tree, source.path, { copyDirlinks: !options.keepDirlinks });
-    else source.tree.applyTo(tree);
+    if (source.kind === "host") {
+      addHostPath(tree, source.path, { copyDirlinks: !options.keepDirlinks });
+    } else source.tree.applyTo(tree);
   }
   return tree;
 }
 
 /** A `symlinkJoin`/`buildEnv` value (checked by shape, to avoid an import cycle). */
 function isSourceGroup(value: unknown): value is { flatten(): unknown[] } {
-  return typeof value === "object" && value !== null && typeof (value as { flatten?: unknown }).flatten === "function" &&
+  return typeof value === "object" && value !== null &&
+    typeof (value as { flatten?: unknown }).flatten === "function" &&
     Array.isArray((value as { paths?: unknown }).paths);
 }

@@ -13,14 +13,18 @@ export type Check = (fn: string, attr: string, value: unknown) => void;
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
-  if (typeof value === "string") return JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
+  }
   if (typeof value === "object") return "an attribute set";
   return `${typeof value} ${String(value)}`;
 }
 
 /** A string. */
 export const isString: Check = (fn, attr, v) => {
-  if (typeof v !== "string") throw new AttributeError(fn, attr, `must be a string (got ${describe(v)})`);
+  if (typeof v !== "string") {
+    throw new AttributeError(fn, attr, `must be a string (got ${describe(v)})`);
+  }
 };
 
 /** A non-empty string. */
@@ -31,7 +35,9 @@ export const isNonEmptyString: Check = (fn, attr, v) => {
 
 /** true or false. */
 export const isBool: Check = (fn, attr, v) => {
-  if (typeof v !== "boolean") throw new AttributeError(fn, attr, `must be true or false (got ${describe(v)})`);
+  if (typeof v !== "boolean") {
+    throw new AttributeError(fn, attr, `must be true or false (got ${describe(v)})`);
+  }
 };
 
 /** An integer in [min, max]. */
@@ -48,7 +54,11 @@ export function isInt(min: number, max = Number.MAX_SAFE_INTEGER): Check {
 export function oneOf(values: readonly string[]): Check {
   return (fn, attr, v) => {
     if (typeof v !== "string" || !values.includes(v)) {
-      throw new AttributeError(fn, attr, `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")} (got ${describe(v)})`);
+      throw new AttributeError(
+        fn,
+        attr,
+        `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")} (got ${describe(v)})`,
+      );
     }
   };
 }
@@ -90,7 +100,9 @@ export function validateAttrs(
   required: readonly string[],
 ): asserts args is Record<string, unknown> {
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
-    throw new TypeError(`${fn}: expects one attribute set, e.g. ${fn}({ name: "hello" }) (got ${describe(args)})`);
+    throw new TypeError(
+      `${fn}: expects one attribute set, e.g. ${fn}({ name: "hello" }) (got ${describe(args)})`,
+    );
   }
   const known = Object.keys(checks);
   for (const key of Object.keys(args)) {
@@ -99,7 +111,9 @@ export function validateAttrs(
       throw new AttributeError(
         fn,
         key,
-        `is not an attribute of ${fn}${hint ? `; did you mean "${hint}"?` : ""} (known: ${known.join(", ")})`,
+        `is not an attribute of ${fn}${hint ? `; did you mean "${hint}"?` : ""} (known: ${
+          known.join(", ")
+        })`,
       );
     }
   }

@@ -33,7 +33,9 @@ export function writeTextFile(args: WriteTextFileArgs): GeneratedTree {
   validateAttrs("writeTextFile", args, {
     name: isNonEmptyString,
     text: (fn, attr, v) => {
-      if (typeof v !== "string" && !(v instanceof Uint8Array)) throw new AttributeError(fn, attr, "must be a string or bytes");
+      if (typeof v !== "string" && !(v instanceof Uint8Array)) {
+        throw new AttributeError(fn, attr, "must be a string or bytes");
+      }
     },
     executable: isBool,
     destination: isString,

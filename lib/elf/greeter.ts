@@ -26,14 +26,24 @@ function code(arch: GreeterArch, length: number): number[] {
   if (arch === "amd64") {
     // write(1, msg, len); exit(0). msg follows the 33 code bytes; lea is rip-relative.
     return [
-      0xb8, ...u32(1), // mov eax, 1 (write)
-      0xbf, ...u32(1), // mov edi, 1 (stdout)
-      0x48, 0x8d, 0x35, ...u32(16), // lea rsi, [rip+16]
-      0xba, ...u32(length), // mov edx, len
-      0x0f, 0x05, // syscall
-      0xb8, ...u32(60), // mov eax, 60 (exit)
-      0x31, 0xff, // xor edi, edi
-      0x0f, 0x05, // syscall
+      0xb8,
+      ...u32(1), // mov eax, 1 (write)
+      0xbf,
+      ...u32(1), // mov edi, 1 (stdout)
+      0x48,
+      0x8d,
+      0x35,
+      ...u32(16), // lea rsi, [rip+16]
+      0xba,
+      ...u32(length), // mov edx, len
+      0x0f,
+      0x05, // syscall
+      0xb8,
+      ...u32(60), // mov eax, 60 (exit)
+      0x31,
+      0xff, // xor edi, edi
+      0x0f,
+      0x05, // syscall
     ];
   }
   // arm64: 8 instructions, msg right after them (adr offset 28 from instruction 1).
@@ -66,16 +76,38 @@ export function greeterExecutable(message: string, arch: GreeterArch = "amd64"):
   const fileSize = HEADERS + body.length;
   const machine = arch === "amd64" ? 0x3e : 0xb7;
   const header = [
-    0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, ...new Array(8).fill(0), // ELF64, little endian, SysV
-    ...u16(2), ...u16(machine), ...u32(1), // ET_EXEC, machine, version
-    ...u64(BASE + HEADERS), ...u64(64), ...u64(0), // entry, phoff, shoff
-    ...u32(0), ...u16(64), ...u16(56), ...u16(1), // flags, ehsize, phentsize, phnum
-    ...u16(64), ...u16(0), ...u16(0), // shentsize, shnum, shstrndx
+    0x7f,
+    0x45,
+    0x4c,
+    0x46,
+    2,
+    1,
+    1,
+    0,
+    ...new Array(8).fill(0), // ELF64, little endian, SysV
+    ...u16(2),
+    ...u16(machine),
+    ...u32(1), // ET_EXEC, machine, version
+    ...u64(BASE + HEADERS),
+    ...u64(64),
+    ...u64(0), // entry, phoff, shoff
+    ...u32(0),
+    ...u16(64),
+    ...u16(56),
+    ...u16(1), // flags, ehsize, phentsize, phnum
+    ...u16(64),
+    ...u16(0),
+    ...u16(0), // shentsize, shnum, shstrndx
   ];
   const program = [
-    ...u32(1), ...u32(5), // PT_LOAD, R+X
-    ...u64(0), ...u64(BASE), ...u64(BASE), // offset, vaddr, paddr
-    ...u64(fileSize), ...u64(fileSize), ...u64(0x1000), // filesz, memsz, align
+    ...u32(1),
+    ...u32(5), // PT_LOAD, R+X
+    ...u64(0),
+    ...u64(BASE),
+    ...u64(BASE), // offset, vaddr, paddr
+    ...u64(fileSize),
+    ...u64(fileSize),
+    ...u64(0x1000), // filesz, memsz, align
   ];
   return new Uint8Array([...header, ...program, ...body]);
 }

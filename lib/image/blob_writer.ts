@@ -22,7 +22,6 @@ export interface BlobWriterResult {
   size: number;
 }
 
-
 /**
  * Hashes, compresses and writes a stream of uncompressed tar bytes to `path`
  * (`null`: only hash, for `none` when another thread writes the bytes).
@@ -50,7 +49,9 @@ export class BlobWriter {
   #ended: Promise<unknown> | undefined;
 
   constructor(path: string | null, readonly compressor: Compressor) {
-    if (path === null && compressor !== "none") throw new TypeError("a compressed blob needs a path");
+    if (path === null && compressor !== "none") {
+      throw new TypeError("a compressed blob needs a path");
+    }
     this.#fd = path === null ? null : openSync(path, "w");
     if (compressor === "zstd") {
       this.#zstd = ZstdCompressor.open();

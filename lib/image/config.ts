@@ -21,7 +21,9 @@ export function nixJsonOrder<T>(value: T): T {
   if (Array.isArray(value)) return value.map(nixJsonOrder) as T;
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) out[key] = nixJsonOrder((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value).sort()) {
+      out[key] = nixJsonOrder((value as Record<string, unknown>)[key]);
+    }
     return out as T;
   }
   return value;

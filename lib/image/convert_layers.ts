@@ -40,7 +40,11 @@ export function layerTar(store: BlobStore, layer: Layer): AsyncIterable<Uint8Arr
  * plain.digest === gzLayer.diffId; // true
  * ```
  */
-export async function convertLayer(store: BlobStore, layer: Layer, compressor: Compressor): Promise<Layer> {
+export async function convertLayer(
+  store: BlobStore,
+  layer: Layer,
+  compressor: Compressor,
+): Promise<Layer> {
   if (layer.compressor === compressor) return layer;
   const key = `${layer.digest.slice(7)}-${(await compressorId(compressor)).replace("/", "-")}`;
   const known = store.getRecord<Converted>("converted", key);
@@ -48,9 +52,17 @@ export async function convertLayer(store: BlobStore, layer: Layer, compressor: C
   if (compressor === "none" && store.has(layer.diffId)) {
     return { ...layer, digest: layer.diffId, size: store.size(layer.diffId), compressor };
   }
-  const { diffId, blob } = await storeTarStream(store, layerTar(store, layer), compressor, undefined, layer.size);
+  const { diffId, blob } = await storeTarStream(
+    store,
+    layerTar(store, layer),
+    compressor,
+    undefined,
+    layer.size,
+  );
   if (diffId !== layer.diffId) {
-    throw new Error(`layer ${layer.digest} in ${store.root} does not match its diff_id ${layer.diffId}; delete the cache folder and rebuild`);
+    throw new Error(
+      `layer ${layer.digest} in ${store.root} does not match its diff_id ${layer.diffId}; delete the cache folder and rebuild`,
+    );
   }
   store.putRecord("converted", key, { digest: blob.digest, size: blob.size } satisfies Converted);
   return { ...layer, digest: blob.digest, size: blob.size, compressor };

@@ -87,7 +87,9 @@ function nodeOf(header: TarHeader, spill: string | undefined): TreeNode {
     size: header.type === "file" ? header.size : 0,
   };
   if (header.type === "file" && spill) node.body = { kind: "host", path: spill };
-  if (header.linkTarget !== undefined && header.type === "symlink") node.linkTarget = header.linkTarget;
+  if (header.linkTarget !== undefined && header.type === "symlink") {
+    node.linkTarget = header.linkTarget;
+  }
   if (header.type === "char" || header.type === "block") {
     node.devMajor = header.devMajor ?? 0;
     node.devMinor = header.devMinor ?? 0;
@@ -108,7 +110,11 @@ function applyOpaque(tree: FileTree, dir: string, added: Set<string>): void {
 }
 
 /** Reads one layer's tar: headers in order, file contents spilled to numbered files. */
-async function readMembers(source: AsyncIterable<Uint8Array>, o: FlattenOptions, counter: { n: number }): Promise<Pending[]> {
+async function readMembers(
+  source: AsyncIterable<Uint8Array>,
+  o: FlattenOptions,
+  counter: { n: number },
+): Promise<Pending[]> {
   const pending: Pending[] = [];
   if (o.onBytes) {
     const inner = source;
@@ -146,7 +152,11 @@ async function readMembers(source: AsyncIterable<Uint8Array>, o: FlattenOptions,
  * tree.get("etc/os-release")?.type; // "file"
  * ```
  */
-export async function flattenLayers(store: BlobStore, layers: readonly Layer[], options: FlattenOptions): Promise<FileTree> {
+export async function flattenLayers(
+  store: BlobStore,
+  layers: readonly Layer[],
+  options: FlattenOptions,
+): Promise<FileTree> {
   const tree = new FileTree();
   tree.root.mode = 0o755;
   const counter = { n: 0 };
@@ -166,7 +176,10 @@ export async function flattenLayers(store: BlobStore, layers: readonly Layer[], 
  * const tree = await treeFromTar(createReadStream("rootfs.tar"), { spillDir: "/tmp/spill" });
  * ```
  */
-export async function treeFromTar(source: AsyncIterable<Uint8Array>, options: FlattenOptions & { what?: string }): Promise<FileTree> {
+export async function treeFromTar(
+  source: AsyncIterable<Uint8Array>,
+  options: FlattenOptions & { what?: string },
+): Promise<FileTree> {
   const tree = new FileTree();
   tree.root.mode = 0o755;
   applyMembers(tree, await readMembers(source, options, { n: 0 }), options.what ?? "tar");
@@ -194,7 +207,9 @@ function applyMembers(tree: FileTree, members: Pending[], what: string): void {
     const base = parts[parts.length - 1];
     if (base === OPAQUE || !base.startsWith(WHITEOUT)) continue;
     const name = base.slice(WHITEOUT.length);
-    if (name === "" || name === "." || name === "..") throw new FlattenError(what, `bad whiteout ${JSON.stringify(m.path)}`);
+    if (name === "" || name === "." || name === "..") {
+      throw new FlattenError(what, `bad whiteout ${JSON.stringify(m.path)}`);
+    }
     const victim = [...parts.slice(0, -1), name].join("/");
     if (!added.has(victim)) {
       const parent = tree.get(parts.slice(0, -1).join("/"));
@@ -212,10 +227,21 @@ function applyMembers(tree: FileTree, members: Pending[], what: string): void {
       const targetPath = normalizeMemberPath(m.header.linkTarget ?? "", { allowAbsolute: true });
       const target = tree.get(targetPath);
       if (!target || target.type !== "file") {
-        throw new FlattenError(what, `hard link ${JSON.stringify(m.path)} names ${JSON.stringify(m.header.linkTarget)}, which is not a file of the image`);
+        throw new FlattenError(
+          what,
+          `hard link ${JSON.stringify(m.path)} names ${
+            JSON.stringify(m.header.linkTarget)
+          }, which is not a file of the image`,
+        );
       }
       // Stored as a file of its own, as Nix's `tar --hard-dereference` does; the content is shared.
-      tree.put(m.path, { ...target, uid: m.header.uid, gid: m.header.gid, mode: m.header.mode & 0o7777, mtime: m.header.mtime });
+      tree.put(m.path, {
+        ...target,
+        uid: m.header.uid,
+        gid: m.header.gid,
+        mode: m.header.mode & 0o7777,
+        mtime: m.header.mtime,
+      });
       continue;
     }
     tree.put(m.path, nodeOf(m.header, m.spill));

@@ -22,7 +22,9 @@ export interface IngestedBlob extends BlobRef {
 /** Raised when a blob's bytes do not match the digest or size it was announced with. */
 export class DigestMismatchError extends Error {
   constructor(what: string, expected: string, actual: string) {
-    super(`${what}: content does not match its digest (expected ${expected}, got ${actual}); the source is corrupt or was tampered with`);
+    super(
+      `${what}: content does not match its digest (expected ${expected}, got ${actual}); the source is corrupt or was tampered with`,
+    );
     this.name = "DigestMismatchError";
   }
 }
@@ -45,7 +47,11 @@ export async function ingestBlob(
   if (expected && store.has(expected.digest)) {
     // Already verified when it was stored; drain the source so a caller reading an archive can move on.
     for await (const _ of source) { /* skip */ }
-    return { ...expected, size: store.size(expected.digest), compressor: await compressionOf(store, expected.digest) };
+    return {
+      ...expected,
+      size: store.size(expected.digest),
+      compressor: await compressionOf(store, expected.digest),
+    };
   }
   const tmp = store.tempFile();
   const hash = new Sha256Counter();
@@ -67,7 +73,10 @@ export async function ingestBlob(
   }
   closeSync(fd);
   const digest = hash.digest();
-  if (expected && (digest !== expected.digest || (expected.size !== undefined && hash.size !== expected.size))) {
+  if (
+    expected &&
+    (digest !== expected.digest || (expected.size !== undefined && hash.size !== expected.size))
+  ) {
     discardTemp(tmp);
     throw new DigestMismatchError(
       options.what,

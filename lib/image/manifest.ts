@@ -45,7 +45,11 @@ export function ociManifest(image: BuiltImage): JsonBlob {
       schemaVersion: 2,
       mediaType: OCI.manifest,
       config: { mediaType: OCI.config, digest: image.config.digest, size: image.config.size },
-      layers: image.layers.map((l) => ({ mediaType: OCI.layer[l.compressor], digest: l.digest, size: l.size })),
+      layers: image.layers.map((l) => ({
+        mediaType: OCI.layer[l.compressor],
+        digest: l.digest,
+        size: l.size,
+      })),
     },
     OCI.manifest,
   );
@@ -65,7 +69,11 @@ export function dockerManifest(image: BuiltImage): JsonBlob {
       schemaVersion: 2,
       mediaType: DOCKER.manifest,
       config: { mediaType: DOCKER.config, digest: image.config.digest, size: image.config.size },
-      layers: image.layers.map((l) => ({ mediaType: DOCKER.layer[l.compressor], digest: l.digest, size: l.size })),
+      layers: image.layers.map((l) => ({
+        mediaType: DOCKER.layer[l.compressor],
+        digest: l.digest,
+        size: l.size,
+      })),
     },
     DOCKER.manifest,
   );

@@ -20,7 +20,7 @@ import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
 import { inArchive } from "../tar/errors.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
-import { diffIdOf, type IngestedBlob, ingestBlob } from "./ingest_blob.ts";
+import { diffIdOf, ingestBlob, type IngestedBlob } from "./ingest_blob.ts";
 import type { Layer } from "./layer.ts";
 import { compressorOfMediaType } from "./media_types.ts";
 
@@ -58,7 +58,8 @@ export class ImageFormatError extends Error {
 /** Member files kept in memory (JSON documents); everything else goes to the store. */
 const SMALL_LIMIT = 16 << 20;
 const isMetadata = (path: string) =>
-  path.endsWith(".json") || path === "repositories" || path === "oci-layout" || path.endsWith("/VERSION");
+  path.endsWith(".json") || path === "repositories" || path === "oci-layout" ||
+  path.endsWith("/VERSION");
 
 interface Members {
   small: Map<string, Uint8Array>;
@@ -85,21 +86,33 @@ export function parseJson(source: string, name: string, bytes: Uint8Array): unkn
 /** Reads every member of an archive: metadata into memory, blobs into the store. */
 async function readMembers(store: BlobStore, path: string): Promise<Members> {
   const members: Members = { small: new Map(), blobs: new Map(), links: new Map() };
-  for await (const { header, body } of readTar(decompress(createReadStream(path, { highWaterMark: 1 << 20 })))) {
+  for await (
+    const { header, body } of readTar(
+      decompress(createReadStream(path, { highWaterMark: 1 << 20 })),
+    )
+  ) {
     const name = normalizeMemberPath(header.path, { allowAbsolute: false });
     if (header.type === "symlink" || header.type === "hardlink") {
       const target = header.type === "symlink"
         ? posix.normalize(posix.join(posix.dirname(name), header.linkTarget ?? ""))
         : normalizeMemberPath(header.linkTarget ?? "", { allowAbsolute: false });
       if (target.startsWith("../") || target === ".." || target.startsWith("/")) {
-        throw new ImageFormatError(path, `member ${name} links outside the archive (${header.linkTarget})`);
+        throw new ImageFormatError(
+          path,
+          `member ${name} links outside the archive (${header.linkTarget})`,
+        );
       }
       members.links.set(name, target);
       continue;
     }
     if (header.type !== "file") continue;
     if (isMetadata(name)) {
-      if (header.size > SMALL_LIMIT) throw new ImageFormatError(path, `${name} is ${header.size} bytes, too large for a metadata file`);
+      if (header.size > SMALL_LIMIT) {
+        throw new ImageFormatError(
+          path,
+          `${name} is ${header.size} bytes, too large for a metadata file`,
+        );
+      }
       const chunks: Uint8Array[] = [];
       for await (const c of body) chunks.push(c.slice());
       members.small.set(name, new Uint8Array(Buffer.concat(chunks)));
@@ -119,7 +132,12 @@ function resolveMember(source: string, members: Members, name: string): string {
   return current;
 }
 
-function blobMember(store: BlobStore, source: string, members: Members, name: string): IngestedBlob {
+function blobMember(
+  store: BlobStore,
+  source: string,
+  members: Members,
+  name: string,
+): IngestedBlob {
   const resolved = resolveMember(source, members, name);
   const blob = members.blobs.get(resolved);
   if (blob) return blob;
@@ -142,45 +160,77 @@ async function checkedLayer(
       `${what} has diff_id ${diffId} but the config says ${expectedDiffId}; the archive is corrupt or was tampered with`,
     );
   }
-  return { diffId, digest: blob.digest, size: blob.size, compressor: blob.compressor, comment: what };
+  return {
+    diffId,
+    digest: blob.digest,
+    size: blob.size,
+    compressor: blob.compressor,
+    comment: what,
+  };
 }
 
 function configOf(source: string, value: unknown): ImageConfigJson {
-  if (!value || typeof value !== "object" || Array.isArray(value)) throw new ImageFormatError(source, "the image config is not a JSON object");
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new ImageFormatError(source, "the image config is not a JSON object");
+  }
   const config = value as ImageConfigJson;
-  if (!Array.isArray(config.rootfs?.diff_ids)) throw new ImageFormatError(source, "the image config has no rootfs.diff_ids");
+  if (!Array.isArray(config.rootfs?.diff_ids)) {
+    throw new ImageFormatError(source, "the image config has no rootfs.diff_ids");
+  }
   return config;
 }
 
-async function fromDockerArchive(store: BlobStore, source: string, members: Members): Promise<BaseImage> {
+async function fromDockerArchive(
+  store: BlobStore,
+  source: string,
+  members: Members,
+): Promise<BaseImage> {
   const manifest = parseJson(source, "manifest.json", members.small.get("manifest.json")!);
   if (!Array.isArray(manifest) || manifest.length === 0 || typeof manifest[0] !== "object") {
     throw new ImageFormatError(source, "manifest.json is not a non-empty list of images");
   }
   // As Nix does: the first image of the archive is the base.
   const entry = manifest[0] as { Config?: unknown; Layers?: unknown; RepoTags?: unknown };
-  if (typeof entry.Config !== "string" || !Array.isArray(entry.Layers) || entry.Layers.some((l) => typeof l !== "string")) {
+  if (
+    typeof entry.Config !== "string" || !Array.isArray(entry.Layers) ||
+    entry.Layers.some((l) => typeof l !== "string")
+  ) {
     throw new ImageFormatError(source, "manifest.json[0] needs a Config name and a list of Layers");
   }
   const configName = resolveMember(source, members, entry.Config);
   const configBytes = members.small.get(configName);
-  if (!configBytes) throw new ImageFormatError(source, `manifest names config ${entry.Config}, which the archive does not contain`);
+  if (!configBytes) {
+    throw new ImageFormatError(
+      source,
+      `manifest names config ${entry.Config}, which the archive does not contain`,
+    );
+  }
   const configDigest = digestOf(configBytes);
   const named = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json)?$/.exec(configName);
   if (named && named[1] !== configDigest.slice(7)) {
-    throw new ImageFormatError(source, `config ${configName} does not match its name (sha256 ${configDigest.slice(7)})`);
+    throw new ImageFormatError(
+      source,
+      `config ${configName} does not match its name (sha256 ${configDigest.slice(7)})`,
+    );
   }
   const config = configOf(source, parseJson(source, configName, configBytes));
   const diffIds = config.rootfs!.diff_ids!;
   if (diffIds.length !== entry.Layers.length) {
-    throw new ImageFormatError(source, `manifest lists ${entry.Layers.length} layers but the config has ${diffIds.length} diff_ids`);
+    throw new ImageFormatError(
+      source,
+      `manifest lists ${entry.Layers.length} layers but the config has ${diffIds.length} diff_ids`,
+    );
   }
   store.putBytes(configBytes);
   const layers: Layer[] = [];
   for (const [i, name] of (entry.Layers as string[]).entries()) {
-    layers.push(await checkedLayer(store, source, blobMember(store, source, members, name), diffIds[i], name));
+    layers.push(
+      await checkedLayer(store, source, blobMember(store, source, members, name), diffIds[i], name),
+    );
   }
-  const repoTags = Array.isArray(entry.RepoTags) ? entry.RepoTags.filter((t): t is string => typeof t === "string") : [];
+  const repoTags = Array.isArray(entry.RepoTags)
+    ? entry.RepoTags.filter((t): t is string => typeof t === "string")
+    : [];
   return { config, configDigest, layers, repoTags };
 }
 
@@ -194,8 +244,14 @@ interface Descriptor {
 
 function descriptor(source: string, value: unknown, what: string): Descriptor {
   const d = value as Descriptor;
-  if (!d || typeof d !== "object" || typeof d.digest !== "string" || !isDigest(d.digest) || typeof d.size !== "number") {
-    throw new ImageFormatError(source, `${what} is not a valid descriptor (needs a sha256 digest and a size)`);
+  if (
+    !d || typeof d !== "object" || typeof d.digest !== "string" || !isDigest(d.digest) ||
+    typeof d.size !== "number"
+  ) {
+    throw new ImageFormatError(
+      source,
+      `${what} is not a valid descriptor (needs a sha256 digest and a size)`,
+    );
   }
   return d;
 }
@@ -215,18 +271,31 @@ async function fromOci(
 ): Promise<BaseImage> {
   let index = parseJson(source, "index.json", indexBytes) as { manifests?: unknown[] };
   let refName: string | undefined;
-  for (let depth = 0; ; depth++) {
-    if (!Array.isArray(index.manifests) || index.manifests.length === 0) throw new ImageFormatError(source, "index.json lists no manifests");
-    const candidates = index.manifests.map((m, i) => descriptor(source, m, `index manifests[${i}]`));
+  for (let depth = 0;; depth++) {
+    if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+      throw new ImageFormatError(source, "index.json lists no manifests");
+    }
+    const candidates = index.manifests.map((m, i) =>
+      descriptor(source, m, `index manifests[${i}]`)
+    );
     let chosen = candidates;
     if (tag !== undefined && depth === 0) {
-      chosen = candidates.filter((d) => d.annotations?.["org.opencontainers.image.ref.name"] === tag);
-      if (chosen.length === 0) throw new ImageFormatError(source, `no image tagged ${JSON.stringify(tag)} in index.json`);
+      chosen = candidates.filter((d) =>
+        d.annotations?.["org.opencontainers.image.ref.name"] === tag
+      );
+      if (chosen.length === 0) {
+        throw new ImageFormatError(source, `no image tagged ${JSON.stringify(tag)} in index.json`);
+      }
     }
     const linux = chosen.filter((d) => !d.platform || d.platform.os === "linux");
     const pick = linux[0] ?? chosen[0];
     refName ??= pick.annotations?.["org.opencontainers.image.ref.name"];
-    const doc = blobs.json(pick, `manifest ${pick.digest}`) as { mediaType?: string; manifests?: unknown[]; config?: unknown; layers?: unknown[] };
+    const doc = blobs.json(pick, `manifest ${pick.digest}`) as {
+      mediaType?: string;
+      manifests?: unknown[];
+      config?: unknown;
+      layers?: unknown[];
+    };
     if (Array.isArray(doc.manifests)) {
       if (depth > 4) throw new ImageFormatError(source, "indexes nested too deeply");
       index = doc;
@@ -235,9 +304,14 @@ async function fromOci(
     const configDesc = descriptor(source, doc.config, "manifest config");
     const config = configOf(source, blobs.json(configDesc, "config"));
     const diffIds = config.rootfs!.diff_ids!;
-    const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) => descriptor(source, l, `manifest layers[${i}]`));
+    const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) =>
+      descriptor(source, l, `manifest layers[${i}]`)
+    );
     if (diffIds.length !== layerDescs.length) {
-      throw new ImageFormatError(source, `manifest lists ${layerDescs.length} layers but the config has ${diffIds.length} diff_ids`);
+      throw new ImageFormatError(
+        source,
+        `manifest lists ${layerDescs.length} layers but the config has ${diffIds.length} diff_ids`,
+      );
     }
     const layers: Layer[] = [];
     for (const [i, d] of layerDescs.entries()) {
@@ -265,10 +339,16 @@ function ociMemberBlobs(store: BlobStore, source: string, members: Members): Oci
     },
     blob(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
-      const blob = members.blobs.get(name) ?? (members.small.has(name) ? { ...store.putBytes(members.small.get(name)!), compressor: "none" as const } : undefined);
+      const blob = members.blobs.get(name) ??
+        (members.small.has(name)
+          ? { ...store.putBytes(members.small.get(name)!), compressor: "none" as const }
+          : undefined);
       if (!blob) throw new ImageFormatError(source, `${what}: blob ${d.digest} is missing`);
       if (blob.digest !== d.digest || blob.size !== d.size) {
-        throw new ImageFormatError(source, `${what}: blob does not match its digest ${d.digest} and size ${d.size}`);
+        throw new ImageFormatError(
+          source,
+          `${what}: blob does not match its digest ${d.digest} and size ${d.size}`,
+        );
       }
       return blob;
     },
@@ -279,14 +359,22 @@ function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
   const path = (d: Descriptor) => join(dir, "blobs", "sha256", d.digest.slice(7));
   return {
     json(d, what) {
-      if (!existsSync(path(d))) throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
-      if (statSync(path(d)).size > SMALL_LIMIT) throw new ImageFormatError(dir, `${what}: blob is too large for JSON`);
+      if (!existsSync(path(d))) {
+        throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
+      }
+      if (statSync(path(d)).size > SMALL_LIMIT) {
+        throw new ImageFormatError(dir, `${what}: blob is too large for JSON`);
+      }
       const bytes = readFileSync(path(d));
-      if (digestOf(bytes) !== d.digest || bytes.length !== d.size) throw new ImageFormatError(dir, `${what}: blob does not match its digest ${d.digest}`);
+      if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
+        throw new ImageFormatError(dir, `${what}: blob does not match its digest ${d.digest}`);
+      }
       return parseJson(dir, what, bytes);
     },
     async blob(d, what) {
-      if (!existsSync(path(d))) throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
+      if (!existsSync(path(d))) {
+        throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
+      }
       return await ingestBlob(store, createReadStream(path(d), { highWaterMark: 1 << 20 }), {
         what: `${dir}: ${what}`,
         expected: { digest: d.digest, size: d.size },
@@ -307,12 +395,20 @@ function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
  * ```
  */
 export async function readImage(store: BlobStore, path: string, tag?: string): Promise<BaseImage> {
-  if (!existsSync(path)) throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
+  if (!existsSync(path)) {
+    throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
+  }
   if (statSync(path).isDirectory()) {
     if (!existsSync(join(path, "index.json"))) {
       throw new ImageFormatError(path, "is a folder without index.json: not an OCI image layout");
     }
-    return await fromOci(store, path, ociLayoutBlobs(store, path), readFileSync(join(path, "index.json")), tag);
+    return await fromOci(
+      store,
+      path,
+      ociLayoutBlobs(store, path),
+      readFileSync(join(path, "index.json")),
+      tag,
+    );
   }
   let members;
   try {
@@ -321,7 +417,17 @@ export async function readImage(store: BlobStore, path: string, tag?: string): P
     throw inArchive(error, path, "not a readable image archive");
   }
   if (members.small.has("manifest.json")) return await fromDockerArchive(store, path, members);
-  if (members.small.has("index.json")) return await fromOci(store, path, ociMemberBlobs(store, path, members), members.small.get("index.json")!, tag);
-  throw new ImageFormatError(path, "is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI)");
+  if (members.small.has("index.json")) {
+    return await fromOci(
+      store,
+      path,
+      ociMemberBlobs(store, path, members),
+      members.small.get("index.json")!,
+      tag,
+    );
+  }
+  throw new ImageFormatError(
+    path,
+    "is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI)",
+  );
 }
-

@@ -64,19 +64,22 @@ export class ThreadedBlobWriter implements ChunkSink {
       throw error;
     }
     this.#result = new Promise((resolve, reject) => {
-      this.#worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
-        if (m.ack !== undefined) {
-          this.#inFlight -= m.ack;
-          if (m.buffer) this.pool.give(m.buffer);
-          this.#wake();
-        } else if (m.done) {
-          resolve(m.done);
-        } else if (m.error) {
-          this.#error = new Error(m.error);
-          this.#wake();
-          reject(this.#error);
-        }
-      });
+      this.#worker.on(
+        "message",
+        (m: { ack?: number; buffer?: ArrayBuffer; done?: BlobWriterResult; error?: string }) => {
+          if (m.ack !== undefined) {
+            this.#inFlight -= m.ack;
+            if (m.buffer) this.pool.give(m.buffer);
+            this.#wake();
+          } else if (m.done) {
+            resolve(m.done);
+          } else if (m.error) {
+            this.#error = new Error(m.error);
+            this.#wake();
+            reject(this.#error);
+          }
+        },
+      );
       this.#worker.on("error", (e) => {
         this.#error = e;
         this.#wake();
@@ -96,10 +99,14 @@ export class ThreadedBlobWriter implements ChunkSink {
     if (this.#error) throw this.#error;
     // Transferring detaches the whole buffer: copy unless the caller owns it and it is not mostly waste.
     if (this.#fd !== null) writeAll(this.#fd, chunk);
-    const owned = transfer && chunk.buffer.byteLength <= 2 * chunk.byteLength ? chunk : chunk.slice();
+    const owned = transfer && chunk.buffer.byteLength <= 2 * chunk.byteLength
+      ? chunk
+      : chunk.slice();
     this.#inFlight += owned.byteLength;
     const buffer = owned.buffer as ArrayBuffer;
-    this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [buffer]);
+    this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [
+      buffer,
+    ]);
     if (this.#inFlight > MAX_IN_FLIGHT) {
       // Wait until half the window is back: acknowledgements (and the buffers
       // they return) are then taken in batches, so the pool refills and the
@@ -146,8 +153,14 @@ const THREAD_THRESHOLD = 32 << 20;
  * const sink = openChunkSink("/tmp/blob", "zstd", 1 << 30);
  * ```
  */
-export function openChunkSink(path: string, compressor: Compressor, sizeHint = Infinity): ChunkSink {
-  if (process.env.DOCKWRIGHT_THREADS !== "0" && compressor !== "zstd" && sizeHint >= THREAD_THRESHOLD) {
+export function openChunkSink(
+  path: string,
+  compressor: Compressor,
+  sizeHint = Infinity,
+): ChunkSink {
+  if (
+    process.env.DOCKWRIGHT_THREADS !== "0" && compressor !== "zstd" && sizeHint >= THREAD_THRESHOLD
+  ) {
     try {
       return new ThreadedBlobWriter(path, compressor);
     } catch {
@@ -156,4 +169,3 @@ export function openChunkSink(path: string, compressor: Compressor, sizeHint = I
   }
   return new BlobWriter(path, compressor);
 }
-

@@ -102,7 +102,10 @@ export async function writeLayer(
   options: WriteLayerOptions = {},
 ): Promise<Layer> {
   const recordSize = options.recordSize ?? 10240;
-  const fingerprint = fingerprintEntries(entries, { recordSize, extra: options.fingerprintExtra ?? null });
+  const fingerprint = fingerprintEntries(entries, {
+    recordSize,
+    extra: options.fingerprintExtra ?? null,
+  });
   const codec = await compressorId(compressor);
   const record = fingerprint ? store.getRecord<LayerRecord>("layers", fingerprint) : undefined;
   const done = (diffId: Digest, blob: BlobRef): Layer => ({
@@ -128,7 +131,9 @@ export async function writeLayer(
         options.onBytes,
         store.size(record.diffId),
       );
-      if (diffId !== record.diffId) throw new Error(`cache blob ${record.diffId} is corrupt; delete ${store.root} and rebuild`);
+      if (diffId !== record.diffId) {
+        throw new Error(`cache blob ${record.diffId} is corrupt; delete ${store.root} and rebuild`);
+      }
       remember(diffId, blob);
       return done(diffId, blob);
     }

@@ -33,7 +33,10 @@ export interface ClassifiedContents {
  * classifyContents(resolved, "/nix/store").storePaths;
  * ```
  */
-export function classifyContents(sources: readonly ResolvedSource[], storeDir: string): ClassifiedContents {
+export function classifyContents(
+  sources: readonly ResolvedSource[],
+  storeDir: string,
+): ClassifiedContents {
   const out: ClassifiedContents = { storePaths: [], sources: [] };
   for (const s of sources) {
     const storePath = s.kind === "host" ? storePathOf(s.path, storeDir) : undefined;
@@ -74,7 +77,9 @@ function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): vo
       if (treePath !== "") {
         const existing = tree.get(treePath);
         if (existing && existing.type !== "directory") return;
-        if (!existing) tree.put(treePath, { type: "directory", mode: 0o755, size: 0, children: new Map() });
+        if (!existing) {
+          tree.put(treePath, { type: "directory", mode: 0o755, size: 0, children: new Map() });
+        }
       }
       for (const name of fastReadDir(storeRoot + logicalDir)) {
         visit(`${logicalDir}/${name}`, treePath === "" ? name : `${treePath}/${name}`, depth + 1);
@@ -100,7 +105,10 @@ function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): vo
  * const tree = customisationTree(classified, { storeRoot: "" });
  * ```
  */
-export function customisationTree(contents: ClassifiedContents, options: { storeRoot: string }): FileTree {
+export function customisationTree(
+  contents: ClassifiedContents,
+  options: { storeRoot: string },
+): FileTree {
   const tree = new FileTree();
   tree.root.mode = 0o755;
   for (const source of contents.sources) {
@@ -111,7 +119,10 @@ export function customisationTree(contents: ClassifiedContents, options: { store
         if (path === "") continue;
         const existing = tree.get(path);
         if (existing?.type === "directory" && node.type === "directory") continue;
-        tree.put(path, node.type === "directory" ? { ...node, mode: 0o755, children: new Map() } : node);
+        tree.put(
+          path,
+          node.type === "directory" ? { ...node, mode: 0o755, children: new Map() } : node,
+        );
       }
     }
   }

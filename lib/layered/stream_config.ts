@@ -60,7 +60,10 @@ export function streamConfigBytes(input: StreamConfigInput): Uint8Array {
     os: "linux",
     config,
     rootfs: { diff_ids: input.diffIds, type: "layers" },
-    history: input.historyPaths.map((paths) => ({ created, comment: `store paths: ${pythonListRepr(paths)}` })),
+    history: input.historyPaths.map((paths) => ({
+      created,
+      comment: `store paths: ${pythonListRepr(paths)}`,
+    })),
   };
   return new TextEncoder().encode(pythonJsonDumps(json, 4));
 }

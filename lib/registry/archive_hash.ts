@@ -27,7 +27,6 @@ import { fromNix32, toNix32 } from "../codec/nix_base32.ts";
 
 export { toNix32 };
 
-
 /**
  * The SRI form Nix prints: `sha256-<base64>`.
  *
@@ -82,7 +81,9 @@ export async function dockerArchiveHash(store: BlobStore, image: BuiltImage): Pr
   if (known) return new Uint8Array(Buffer.from(known.sha256, "hex"));
   const layers = await layersForSink(store, image.layers, "docker-archive", "none");
   const hash = createHash("sha256");
-  for await (const chunk of writeTar(dockerArchiveEntries(store, [{ ...image, layers }]))) hash.update(chunk);
+  for await (const chunk of writeTar(dockerArchiveEntries(store, [{ ...image, layers }]))) {
+    hash.update(chunk);
+  }
   const digest = hash.digest();
   store.putRecord("archive-hashes", key, { sha256: digest.toString("hex") });
   return new Uint8Array(digest);

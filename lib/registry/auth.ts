@@ -42,7 +42,9 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   const rest = m[2];
   let match: RegExpExecArray | null;
   while (re.lastIndex < rest.length && (match = re.exec(rest)) !== null) {
-    params[match[1].toLowerCase()] = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3];
+    params[match[1].toLowerCase()] = match[2] !== undefined
+      ? match[2].replace(/\\(.)/g, "$1")
+      : match[3];
     if (match[0] === "") break;
   }
   return { scheme: m[1].toLowerCase(), params };
@@ -106,7 +108,10 @@ export class Authenticator {
   async answer(header: string | null, what: string): Promise<boolean> {
     const challenge = parseChallenge(header);
     if (!challenge) {
-      throw new RegistryAuthError(`${this.registry} refused ${what} (HTTP 401) without saying how to log in (no WWW-Authenticate header)`, 401);
+      throw new RegistryAuthError(
+        `${this.registry} refused ${what} (HTTP 401) without saying how to log in (no WWW-Authenticate header)`,
+        401,
+      );
     }
     if (challenge.scheme === "basic") {
       const creds = this.lookup.credentials;
@@ -117,11 +122,16 @@ export class Authenticator {
       return true;
     }
     if (challenge.scheme === "bearer") {
-      if (challenge.params.scope) for (const s of challenge.params.scope.split(" ")) this.#scopes.add(s);
+      if (challenge.params.scope) {
+        for (const s of challenge.params.scope.split(" ")) this.#scopes.add(s);
+      }
       const before = this.#tokenScopes;
       const hadToken = this.#header !== undefined && this.#challenge?.scheme === "bearer";
       this.#challenge = challenge;
-      if (hadToken && before === [...this.#scopes].sort().join(" ") && challenge.params.error !== "invalid_token") {
+      if (
+        hadToken && before === [...this.#scopes].sort().join(" ") &&
+        challenge.params.error !== "invalid_token"
+      ) {
         // Same scopes, fresh token, still refused: the account may not do this.
         if (!this.lookup.credentials) throw this.#loginNeeded(what);
         throw this.#denied(what);
@@ -129,7 +139,10 @@ export class Authenticator {
       await this.#fetchToken(challenge);
       return true;
     }
-    throw new RegistryAuthError(`${this.registry} asks for "${challenge.scheme}" authentication, which dockwright does not support (only Basic and Bearer)`, 401);
+    throw new RegistryAuthError(
+      `${this.registry} asks for "${challenge.scheme}" authentication, which dockwright does not support (only Basic and Bearer)`,
+      401,
+    );
   }
 
   /** Called once at the start, with the challenge of `GET /v2/`, to avoid a 401 round trip per request. */
@@ -147,12 +160,20 @@ export class Authenticator {
 
   async #fetchToken(challenge: Challenge): Promise<void> {
     const realm = challenge.params.realm;
-    if (!realm) throw new RegistryAuthError(`${this.registry} asks for a bearer token but names no realm (token server)`, 401);
+    if (!realm) {
+      throw new RegistryAuthError(
+        `${this.registry} asks for a bearer token but names no realm (token server)`,
+        401,
+      );
+    }
     let url: URL;
     try {
       url = new URL(realm);
     } catch {
-      throw new RegistryAuthError(`${this.registry} names an invalid token server URL ${JSON.stringify(realm)}`, 401);
+      throw new RegistryAuthError(
+        `${this.registry} names an invalid token server URL ${JSON.stringify(realm)}`,
+        401,
+      );
     }
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     const scopes = [...this.#scopes].sort();
@@ -169,7 +190,11 @@ export class Authenticator {
     }
     if (!response.ok) {
       const { text, codes } = await describeFailure(response);
-      throw new RegistryError(`the token server of ${this.registry} (${url.origin}) failed: ${text}`, response.status, codes);
+      throw new RegistryError(
+        `the token server of ${this.registry} (${url.origin}) failed: ${text}`,
+        response.status,
+        codes,
+      );
     }
     let token: unknown;
     try {
@@ -179,7 +204,10 @@ export class Authenticator {
       token = undefined;
     }
     if (typeof token !== "string" || token === "") {
-      throw new RegistryAuthError(`the token server of ${this.registry} (${url.origin}) answered without a token`, response.status);
+      throw new RegistryAuthError(
+        `the token server of ${this.registry} (${url.origin}) answered without a token`,
+        response.status,
+      );
     }
     this.#header = `Bearer ${token}`;
     this.#tokenScopes = scopes.join(" ");
@@ -189,19 +217,28 @@ export class Authenticator {
     const how = this.lookup.note ??
       "log in with `podman login` or `docker login` (dockwright reads their auth files), set DOCKWRIGHT_REGISTRY_USER and " +
         "DOCKWRIGHT_REGISTRY_PASSWORD (with DOCKWRIGHT_REGISTRY_HOST for pulls), or pass --creds USER:PASSWORD";
-    return new RegistryAuthError(`${this.registry} needs a login for ${what} (${this.actions.join(",")} on ${this.repository}): ${how}`, 401);
+    return new RegistryAuthError(
+      `${this.registry} needs a login for ${what} (${
+        this.actions.join(",")
+      } on ${this.repository}): ${how}`,
+      401,
+    );
   }
 
   #refused(what: string, status = 401): RegistryAuthError {
     return new RegistryAuthError(
-      `${this.registry} refused the credentials from ${this.lookup.credentials!.source} for ${what} (HTTP ${status}): check the user name and password or token`,
+      `${this.registry} refused the credentials from ${
+        this.lookup.credentials!.source
+      } for ${what} (HTTP ${status}): check the user name and password or token`,
       status,
     );
   }
 
   #denied(what: string): RegistryAuthError {
     return new RegistryAuthError(
-      `${this.registry} denied ${what} (${this.actions.join(",")} on ${this.repository}) to the credentials from ${this.lookup.credentials!.source}: ` +
+      `${this.registry} denied ${what} (${
+        this.actions.join(",")
+      } on ${this.repository}) to the credentials from ${this.lookup.credentials!.source}: ` +
         "check the repository name and that this account may access it",
       401,
     );

@@ -24,7 +24,12 @@ type Locations = Record<string, string[]>;
  * rememberBlobLocation(store, layer.digest, "127.0.0.1:5000", "team/app");
  * ```
  */
-export function rememberBlobLocation(store: BlobStore, digest: Digest, registry: string, repository: string): void {
+export function rememberBlobLocation(
+  store: BlobStore,
+  digest: Digest,
+  registry: string,
+  repository: string,
+): void {
   const key = digest.slice(7);
   const known = store.getRecord<Locations>(KIND, key) ?? {};
   const repos = (known[registry] ?? []).filter((r) => r !== repository);

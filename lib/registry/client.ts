@@ -45,7 +45,8 @@ const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** A TLS failure that retrying cannot fix. */
-const CERTIFICATE_PROBLEM = /certificate|UnknownIssuer|CaUsedAsEndEntity|self.signed|unable to verify|TLS handshake/i;
+const CERTIFICATE_PROBLEM =
+  /certificate|UnknownIssuer|CaUsedAsEndEntity|self.signed|unable to verify|TLS handshake/i;
 
 /** How long the first request to a registry (`GET /v2/`) may take. */
 const PING_TIMEOUT_MS = 30_000;
@@ -98,10 +99,24 @@ export class RegistryClient {
     this.#tlsVerify = options.tlsVerify ?? true;
     this.#attempts = Math.max(1, options.attempts ?? 5);
     this.#delay = Math.max(0, options.retryDelayMs ?? 250);
-    this.#transport = new Transport({ caPem: readCaFile(options.caFile), insecure: !this.#tlsVerify });
-    const credentials = lookup ?? findCredentials(target.registry, target.repository, { creds: options.creds });
-    this.#auth = new Authenticator(target.registry, target.repository, actions, credentials, (url, init) =>
-      this.#withRetries(`a token for ${target.repository}`, () => this.#transport.fetch(url, init), true));
+    this.#transport = new Transport({
+      caPem: readCaFile(options.caFile),
+      insecure: !this.#tlsVerify,
+    });
+    const credentials = lookup ??
+      findCredentials(target.registry, target.repository, { creds: options.creds });
+    this.#auth = new Authenticator(
+      target.registry,
+      target.repository,
+      actions,
+      credentials,
+      (url, init) =>
+        this.#withRetries(
+          `a token for ${target.repository}`,
+          () => this.#transport.fetch(url, init),
+          true,
+        ),
+    );
   }
 
   /** The `Authenticator` (to add scopes, e.g. before a cross-repository mount). */
@@ -144,17 +159,27 @@ export class RegistryClient {
       const sameOrigin = new URL(current).origin === origin;
       // The token is for the registry only, never for a storage host it redirects to.
       const headers = { ...options.headers, ...(sameOrigin ? this.#auth.headers() : {}) };
-      const response = await this.#transport.fetch(current, { method, headers, body: options.body as BodyInit | undefined });
+      const response = await this.#transport.fetch(current, {
+        method,
+        headers,
+        body: options.body as BodyInit | undefined,
+      });
       const location = response.headers.get("location");
       if (!options.follow || !REDIRECTS.has(response.status) || !location) return response;
       await response.body?.cancel();
-      if (hops >= 5) throw new RegistryError(`${this.registry}: too many redirects for ${options.what}`);
+      if (hops >= 5) {
+        throw new RegistryError(`${this.registry}: too many redirects for ${options.what}`);
+      }
       current = new URL(location, current).href;
     }
   }
 
   /** Runs `send` until it gives a response that is not worth retrying, or attempts run out. */
-  async #withRetries(what: string, send: () => Promise<Response>, retry: boolean): Promise<Response> {
+  async #withRetries(
+    what: string,
+    send: () => Promise<Response>,
+    retry: boolean,
+  ): Promise<Response> {
     const attempts = retry ? this.#attempts : 1;
     for (let attempt = 1;; attempt++) {
       let response: Response;
@@ -166,8 +191,12 @@ export class RegistryClient {
         const certificate = CERTIFICATE_PROBLEM.test(problem);
         if (attempt >= attempts || certificate) {
           throw new RegistryError(
-            `cannot reach ${this.registry} for ${what}${attempt > 1 ? ` (tried ${attempt} times)` : ""}: ${problem}` +
-              (certificate ? "; if the registry uses a private CA, pass it with caFile, --ca-file or DOCKWRIGHT_CA_FILE" : ""),
+            `cannot reach ${this.registry} for ${what}${
+              attempt > 1 ? ` (tried ${attempt} times)` : ""
+            }: ${problem}` +
+              (certificate
+                ? "; if the registry uses a private CA, pass it with caFile, --ca-file or DOCKWRIGHT_CA_FILE"
+                : ""),
           );
         }
         await sleep(this.backoff(attempt));
@@ -176,7 +205,11 @@ export class RegistryClient {
       if (!isRetryableStatus(response.status) || attempt >= attempts) return response;
       const retryAfter = Number(response.headers.get("retry-after"));
       await response.body?.cancel();
-      await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : this.backoff(attempt));
+      await sleep(
+        Number.isFinite(retryAfter) && retryAfter > 0
+          ? Math.min(retryAfter * 1000, 30_000)
+          : this.backoff(attempt),
+      );
     }
   }
 
@@ -192,7 +225,11 @@ export class RegistryClient {
     const tryBase = async (base: string, retry: boolean): Promise<Response> =>
       await this.#withRetries(
         `the registry API (${base}/v2/)`,
-        () => this.#transport.fetch(`${base}/v2/`, { method: "GET", signal: AbortSignal.timeout(PING_TIMEOUT_MS) }),
+        () =>
+          this.#transport.fetch(`${base}/v2/`, {
+            method: "GET",
+            signal: AbortSignal.timeout(PING_TIMEOUT_MS),
+          }),
         retry,
       );
     let response: Response;
@@ -208,7 +245,9 @@ export class RegistryClient {
         if (response.status === 400) {
           await response.body?.cancel();
           throw new RegistryError(
-            `${this.registry} speaks HTTPS but its certificate was refused (${(httpsError as Error).message}): pass the CA with caFile, ` +
+            `${this.registry} speaks HTTPS but its certificate was refused (${
+              (httpsError as Error).message
+            }): pass the CA with caFile, ` +
               "--ca-file or DOCKWRIGHT_CA_FILE (Deno cannot skip verification per request; `deno run --unsafely-ignore-certificate-errors` can)",
           );
         }
@@ -221,7 +260,11 @@ export class RegistryClient {
     }
     if (!response.ok) {
       const { text, codes } = await describeFailure(response);
-      throw new RegistryError(`${base}/v2/ is not a registry API (${text}); check the registry host`, response.status, codes);
+      throw new RegistryError(
+        `${base}/v2/ is not a registry API (${text}); check the registry host`,
+        response.status,
+        codes,
+      );
     }
     await response.body?.cancel();
     return base;

@@ -94,7 +94,11 @@ export type CredsOption = string | { username: string; password: string } | Cred
  */
 export function parseCreds(value: string, source: string): Credentials {
   const colon = value.indexOf(":");
-  if (colon <= 0) throw new CredentialsError(`${source} must look like USER:PASSWORD (the user name is empty or there is no ":")`);
+  if (colon <= 0) {
+    throw new CredentialsError(
+      `${source} must look like USER:PASSWORD (the user name is empty or there is no ":")`,
+    );
+  }
   return new Credentials(value.slice(0, colon), value.slice(colon + 1), source);
 }
 
@@ -121,7 +125,9 @@ function normaliseKey(key: string): string {
   let k = key.replace(/^[a-z]+:\/\//i, "").replace(/\/+$/, "");
   k = k.replace(/\/v[12]$/, "");
   const [host, ...path] = k.split("/");
-  const h = ["index.docker.io", "registry-1.docker.io", "docker.io"].includes(host.toLowerCase()) ? DOCKER_HUB : host;
+  const h = ["index.docker.io", "registry-1.docker.io", "docker.io"].includes(host.toLowerCase())
+    ? DOCKER_HUB
+    : host;
   return [h, ...path].join("/");
 }
 
@@ -149,7 +155,9 @@ function readAuthFile(path: string): AuthFile | undefined {
     const parsed = JSON.parse(text);
     return parsed && typeof parsed === "object" ? parsed as AuthFile : undefined;
   } catch (error) {
-    throw new CredentialsError(`${path} is not valid JSON (${(error as Error).message}); fix or remove it`);
+    throw new CredentialsError(
+      `${path} is not valid JSON (${(error as Error).message}); fix or remove it`,
+    );
   }
 }
 
@@ -158,23 +166,35 @@ function fromEntry(entry: AuthEntry, where: string): Credentials | undefined {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     return parseCreds(decoded, `${where} (auth)`);
   }
-  if (typeof entry.username === "string" && entry.username !== "" && typeof entry.password === "string") {
+  if (
+    typeof entry.username === "string" && entry.username !== "" &&
+    typeof entry.password === "string"
+  ) {
     return new Credentials(entry.username, entry.password, where);
   }
   if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
-    throw new CredentialsError(`${where} holds an identity token, which dockwright does not support; use a user name and password or access token instead`);
+    throw new CredentialsError(
+      `${where} holds an identity token, which dockwright does not support; use a user name and password or access token instead`,
+    );
   }
   return undefined;
 }
 
 /** A credential helper dockwright skipped, for the message when the registry then asks for a login. */
 function helperNote(path: string, registry: string, helper: unknown): string {
-  return `${path} keeps the credentials for ${registry} in "docker-credential-${String(helper)}", a credential helper, ` +
+  return `${path} keeps the credentials for ${registry} in "docker-credential-${
+    String(helper)
+  }", a credential helper, ` +
     `which dockwright does not support; set DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD ` +
     `(with DOCKWRIGHT_REGISTRY_HOST=${registry}), or put an "auth" entry in a file named by $REGISTRY_AUTH_FILE`;
 }
 
-function lookupInFile(path: string, file: AuthFile, registry: string, repository: string): CredentialLookup {
+function lookupInFile(
+  path: string,
+  file: AuthFile,
+  registry: string,
+  repository: string,
+): CredentialLookup {
   const wanted = `${registry}/${repository}`;
   for (const [key, helper] of Object.entries(file.credHelpers ?? {})) {
     if (normaliseKey(key) === registry) return { note: helperNote(path, registry, helper) };
@@ -184,11 +204,15 @@ function lookupInFile(path: string, file: AuthFile, registry: string, repository
     .filter(({ key }) => key === registry || wanted === key || wanted.startsWith(`${key}/`))
     .sort((a, b) => b.key.length - a.key.length);
   for (const { key, entry } of matches) {
-    const credentials = entry && typeof entry === "object" ? fromEntry(entry, `${path} (auths["${key}"])`) : undefined;
+    const credentials = entry && typeof entry === "object"
+      ? fromEntry(entry, `${path} (auths["${key}"])`)
+      : undefined;
     if (credentials) return { credentials };
   }
   // Docker Desktop writes empty `auths` entries and keeps the secrets in its store.
-  if (typeof file.credsStore === "string" && file.credsStore !== "") return { note: helperNote(path, registry, file.credsStore) };
+  if (typeof file.credsStore === "string" && file.credsStore !== "") {
+    return { note: helperNote(path, registry, file.credsStore) };
+  }
   return {};
 }
 
@@ -217,12 +241,18 @@ export interface FindCredentialsOptions extends CredentialEnvironment {
  * credentials?.source; // "DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD" or an auth file path
  * ```
  */
-export function findCredentials(registry: string, repository: string, options: FindCredentialsOptions = {}): CredentialLookup {
+export function findCredentials(
+  registry: string,
+  repository: string,
+  options: FindCredentialsOptions = {},
+): CredentialLookup {
   const { creds } = options;
   if (creds === null) return {};
   if (creds instanceof Credentials) return { credentials: creds };
   if (typeof creds === "string") return { credentials: parseCreds(creds, "--creds") };
-  if (creds) return { credentials: new Credentials(creds.username, creds.password, "the creds option") };
+  if (creds) {
+    return { credentials: new Credentials(creds.username, creds.password, "the creds option") };
+  }
   const env = options.env ?? process.env;
   const user = env.DOCKWRIGHT_REGISTRY_USER;
   if (user) {
@@ -230,9 +260,17 @@ export function findCredentials(registry: string, repository: string, options: F
     const applies = host ? normaliseKey(host) === registry : options.pushTarget === true;
     if (applies) {
       if (env.DOCKWRIGHT_REGISTRY_PASSWORD === undefined) {
-        throw new CredentialsError("DOCKWRIGHT_REGISTRY_USER is set but DOCKWRIGHT_REGISTRY_PASSWORD is not; set both");
+        throw new CredentialsError(
+          "DOCKWRIGHT_REGISTRY_USER is set but DOCKWRIGHT_REGISTRY_PASSWORD is not; set both",
+        );
       }
-      return { credentials: new Credentials(user, env.DOCKWRIGHT_REGISTRY_PASSWORD, "DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD") };
+      return {
+        credentials: new Credentials(
+          user,
+          env.DOCKWRIGHT_REGISTRY_PASSWORD,
+          "DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD",
+        ),
+      };
     }
   }
   let note: string | undefined;

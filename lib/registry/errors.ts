@@ -60,7 +60,9 @@ export class RegistryNotFoundError extends RegistryError {
  * const { text, codes } = await describeFailure(response);
  * ```
  */
-export async function describeFailure(response: Response): Promise<{ text: string; codes: string[] }> {
+export async function describeFailure(
+  response: Response,
+): Promise<{ text: string; codes: string[] }> {
   let body = "";
   try {
     body = (await response.text()).slice(0, 4096);

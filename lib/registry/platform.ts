@@ -49,15 +49,26 @@ export function platformName(p: Partial<Platform>): string {
  * choosePlatform(index.manifests, { os: "linux", architecture: "arm64" }).digest;
  * ```
  */
-export function choosePlatform(manifests: readonly PlatformDescriptor[], want: Platform): PlatformDescriptor {
-  const matching = manifests.filter((m) => m.platform?.os === want.os && m.platform?.architecture === want.architecture);
+export function choosePlatform(
+  manifests: readonly PlatformDescriptor[],
+  want: Platform,
+): PlatformDescriptor {
+  const matching = manifests.filter((m) =>
+    m.platform?.os === want.os && m.platform?.architecture === want.architecture
+  );
   const wantVariant = variantOf(want.architecture, want.variant);
-  const exact = matching.filter((m) => variantOf(want.architecture, m.platform?.variant) === wantVariant);
+  const exact = matching.filter((m) =>
+    variantOf(want.architecture, m.platform?.variant) === wantVariant
+  );
   const pick = exact[0] ?? (want.variant ? undefined : matching[0]);
   if (pick) return pick;
-  const available = manifests.map((m) => platformName(m.platform ?? {})).filter((n) => n !== "unknown/unknown");
+  const available = manifests.map((m) => platformName(m.platform ?? {})).filter((n) =>
+    n !== "unknown/unknown"
+  );
   throw new Error(
-    `the index has no image for ${platformName(want)} (it has: ${available.join(", ") || "none"}); ` +
+    `the index has no image for ${platformName(want)} (it has: ${
+      available.join(", ") || "none"
+    }); ` +
       "set os, arch (and variant) to one of those",
   );
 }

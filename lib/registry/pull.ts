@@ -15,7 +15,12 @@
 
 import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
 import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
-import { diffIdOf, DigestMismatchError, type IngestedBlob, ingestBlob } from "../image/ingest_blob.ts";
+import {
+  diffIdOf,
+  DigestMismatchError,
+  ingestBlob,
+  type IngestedBlob,
+} from "../image/ingest_blob.ts";
 import type { Layer } from "../image/layer.ts";
 import { compressorOfMediaType, DOCKER, OCI } from "../image/media_types.ts";
 import type { ImageConfigJson } from "../image/read_image.ts";
@@ -25,7 +30,12 @@ import { rememberBlobLocation } from "./blob_locations.ts";
 import { RegistryClient, type RegistryOptions } from "./client.ts";
 import { describeFailure, RegistryError, RegistryNotFoundError } from "./errors.ts";
 import { mapLimit } from "./map_limit.ts";
-import { choosePlatform, type Platform, platformName, type PlatformDescriptor } from "./platform.ts";
+import {
+  choosePlatform,
+  type Platform,
+  type PlatformDescriptor,
+  platformName,
+} from "./platform.ts";
 import { formatReference, type ImageReference, parseReference } from "./reference.ts";
 
 /** Options of {@link pull}. */
@@ -83,7 +93,9 @@ async function readLimited(response: Response, limit: number, what: string): Pro
   let total = 0;
   for await (const chunk of bodyChunks(response)) {
     total += chunk.length;
-    if (total > limit) throw new RegistryError(`${what} is larger than ${limit} bytes; refusing it`);
+    if (total > limit) {
+      throw new RegistryError(`${what} is larger than ${limit} bytes; refusing it`);
+    }
     chunks.push(chunk);
   }
   const out = new Uint8Array(total);
@@ -117,8 +129,13 @@ async function* bodyChunks(response: Response): AsyncGenerator<Uint8Array> {
 
 function descriptor(value: unknown, what: string, where: string): Descriptor {
   const d = value as Descriptor;
-  if (!d || typeof d !== "object" || typeof d.digest !== "string" || !isDigest(d.digest) || !Number.isSafeInteger(d.size) || d.size < 0) {
-    throw new RegistryError(`${where}: ${what} is not a valid descriptor (needs a sha256 digest and a size)`);
+  if (
+    !d || typeof d !== "object" || typeof d.digest !== "string" || !isDigest(d.digest) ||
+    !Number.isSafeInteger(d.size) || d.size < 0
+  ) {
+    throw new RegistryError(
+      `${where}: ${what} is not a valid descriptor (needs a sha256 digest and a size)`,
+    );
   }
   return d;
 }
@@ -136,17 +153,24 @@ class Puller {
   }
 
   /** A manifest by digest (from the store when present) or by tag. */
-  async manifest(reference: string, expected?: { digest: Digest; size?: number }): Promise<{ bytes: Uint8Array; digest: Digest; doc: ManifestDoc; mediaType: string }> {
+  async manifest(
+    reference: string,
+    expected?: { digest: Digest; size?: number },
+  ): Promise<{ bytes: Uint8Array; digest: Digest; doc: ManifestDoc; mediaType: string }> {
     let bytes: Uint8Array | undefined;
     let contentType = "";
     if (expected && this.store.has(expected.digest)) {
       bytes = this.store.readBytes(expected.digest);
     } else {
       const what = `manifest ${reference}`;
-      const response = await this.client.request("GET", `/v2/${this.ref.repository}/manifests/${reference}`, {
-        what,
-        headers: { accept: MANIFEST_ACCEPT },
-      });
+      const response = await this.client.request(
+        "GET",
+        `/v2/${this.ref.repository}/manifests/${reference}`,
+        {
+          what,
+          headers: { accept: MANIFEST_ACCEPT },
+        },
+      );
       if (response.status === 404) {
         const { codes } = await describeFailure(response);
         throw new RegistryNotFoundError(
@@ -156,13 +180,21 @@ class Puller {
       }
       if (!response.ok) {
         const { text, codes } = await describeFailure(response);
-        throw new RegistryError(`${this.where}: cannot get ${what}: ${text}`, response.status, codes);
+        throw new RegistryError(
+          `${this.where}: cannot get ${what}: ${text}`,
+          response.status,
+          codes,
+        );
       }
       contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim();
       bytes = await readLimited(response, MANIFEST_LIMIT, `${this.where}: ${what}`);
     }
     const digest = digestOf(bytes);
-    if (expected && (digest !== expected.digest || (expected.size !== undefined && bytes.length !== expected.size))) {
+    if (
+      expected &&
+      (digest !== expected.digest ||
+        (expected.size !== undefined && bytes.length !== expected.size))
+    ) {
       throw new DigestMismatchError(
         `${this.where}: manifest ${reference}`,
         `${expected.digest}${expected.size !== undefined ? `, ${expected.size} bytes` : ""}`,
@@ -173,11 +205,20 @@ class Puller {
     try {
       doc = JSON.parse(new TextDecoder().decode(bytes)) as ManifestDoc;
     } catch (error) {
-      throw new RegistryError(`${this.where}: manifest ${reference} is not valid JSON (${(error as Error).message})`);
+      throw new RegistryError(
+        `${this.where}: manifest ${reference} is not valid JSON (${(error as Error).message})`,
+      );
     }
-    if (!doc || typeof doc !== "object") throw new RegistryError(`${this.where}: manifest ${reference} is not a JSON object`);
-    if (doc.schemaVersion === 1 || /^application\/vnd\.docker\.distribution\.manifest\.v1\+/.test(doc.mediaType ?? contentType)) {
-      throw new RegistryError(`${this.where}: manifest ${reference} is Docker schema 1, which dockwright does not read; push the image again with a current tool`);
+    if (!doc || typeof doc !== "object") {
+      throw new RegistryError(`${this.where}: manifest ${reference} is not a JSON object`);
+    }
+    if (
+      doc.schemaVersion === 1 ||
+      /^application\/vnd\.docker\.distribution\.manifest\.v1\+/.test(doc.mediaType ?? contentType)
+    ) {
+      throw new RegistryError(
+        `${this.where}: manifest ${reference} is Docker schema 1, which dockwright does not read; push the image again with a current tool`,
+      );
     }
     // Verified (or requested by digest and verified): keep it, so the next pull asks for nothing.
     this.store.putBytes(bytes);
@@ -194,14 +235,25 @@ class Puller {
     }
     const attempts = Math.max(1, this.options.attempts ?? 5);
     for (let attempt = 1;; attempt++) {
-      const response = await this.client.request("GET", `/v2/${this.ref.repository}/blobs/${d.digest}`, { what, follow: true });
+      const response = await this.client.request(
+        "GET",
+        `/v2/${this.ref.repository}/blobs/${d.digest}`,
+        { what, follow: true },
+      );
       if (response.status === 404) {
         const { codes } = await describeFailure(response);
-        throw new RegistryNotFoundError(`${this.where} has no blob ${d.digest} (${what}), although its manifest names it; the image in the registry is incomplete`, codes);
+        throw new RegistryNotFoundError(
+          `${this.where} has no blob ${d.digest} (${what}), although its manifest names it; the image in the registry is incomplete`,
+          codes,
+        );
       }
       if (!response.ok) {
         const { text, codes } = await describeFailure(response);
-        throw new RegistryError(`${this.where}: cannot download ${what} (${d.digest}): ${text}`, response.status, codes);
+        throw new RegistryError(
+          `${this.where}: cannot download ${what} (${d.digest}): ${text}`,
+          response.status,
+          codes,
+        );
       }
       let received = 0;
       let dropped: unknown;
@@ -219,9 +271,13 @@ class Puller {
         }
       };
       try {
-        return await ingestBlob(this.store, counted(), { what: `${this.where}: ${what}`, expected });
+        return await ingestBlob(this.store, counted(), {
+          what: `${this.where}: ${what}`,
+          expected,
+        });
       } catch (error) {
-        const truncated = dropped !== undefined || (error instanceof DigestMismatchError && received < d.size);
+        const truncated = dropped !== undefined ||
+          (error instanceof DigestMismatchError && received < d.size);
         if (!truncated) throw error;
         if (attempt >= attempts) {
           throw new RegistryError(
@@ -244,32 +300,56 @@ class Puller {
  * image.layers.length; // 2
  * ```
  */
-export async function pull(store: BlobStore, reference: string | ImageReference, options: PullOptions = {}): Promise<PulledImage> {
+export async function pull(
+  store: BlobStore,
+  reference: string | ImageReference,
+  options: PullOptions = {},
+): Promise<PulledImage> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
-  if (!ref.digest && !ref.tag) throw new RegistryError(`${formatReference(ref)}: give a digest (@sha256:...) or a tag to pull`);
+  if (!ref.digest && !ref.tag) {
+    throw new RegistryError(
+      `${formatReference(ref)}: give a digest (@sha256:...) or a tag to pull`,
+    );
+  }
   const want: Platform = options.platform ?? { os: "linux", architecture: hostArchitecture() };
   const client = new RegistryClient(ref, ["pull"], options);
   const puller = new Puller(store, client, ref, options);
   try {
-    const top = await puller.manifest(ref.digest ?? ref.tag!, ref.digest ? { digest: ref.digest } : undefined);
+    const top = await puller.manifest(
+      ref.digest ?? ref.tag!,
+      ref.digest ? { digest: ref.digest } : undefined,
+    );
     let image = top;
     if (Array.isArray(top.doc.manifests)) {
-      const entries = top.doc.manifests.map((m, i) => descriptor(m, `manifests[${i}]`, puller.where) as PlatformDescriptor & Descriptor);
+      const entries = top.doc.manifests.map((m, i) =>
+        descriptor(m, `manifests[${i}]`, puller.where) as PlatformDescriptor & Descriptor
+      );
       let chosen: Descriptor;
       try {
         chosen = choosePlatform(entries, want) as Descriptor;
       } catch (error) {
-        throw new RegistryError(`${formatReference({ ...ref, digest: top.digest })}: ${(error as Error).message}`);
+        throw new RegistryError(
+          `${formatReference({ ...ref, digest: top.digest })}: ${(error as Error).message}`,
+        );
       }
       image = await puller.manifest(chosen.digest, { digest: chosen.digest, size: chosen.size });
-      if (Array.isArray(image.doc.manifests)) throw new RegistryError(`${puller.where}: nested indexes are not supported`);
+      if (Array.isArray(image.doc.manifests)) {
+        throw new RegistryError(`${puller.where}: nested indexes are not supported`);
+      }
     }
     const doc = image.doc;
     const configDesc = descriptor(doc.config, "the config", puller.where);
-    if (configDesc.mediaType && configDesc.mediaType !== OCI.config && configDesc.mediaType !== DOCKER.config) {
-      throw new RegistryError(`${puller.where}: ${image.digest} is not a container image (its config is ${configDesc.mediaType})`);
+    if (
+      configDesc.mediaType && configDesc.mediaType !== OCI.config &&
+      configDesc.mediaType !== DOCKER.config
+    ) {
+      throw new RegistryError(
+        `${puller.where}: ${image.digest} is not a container image (its config is ${configDesc.mediaType})`,
+      );
     }
-    const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) => descriptor(l, `layers[${i}]`, puller.where));
+    const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) =>
+      descriptor(l, `layers[${i}]`, puller.where)
+    );
     for (const [i, l] of layerDescs.entries()) {
       if (l.mediaType && !compressorOfMediaType(l.mediaType)) {
         throw new RegistryError(
@@ -278,34 +358,59 @@ export async function pull(store: BlobStore, reference: string | ImageReference,
         );
       }
     }
-    if (configDesc.size > CONFIG_LIMIT) throw new RegistryError(`${puller.where}: the config is ${configDesc.size} bytes, too large`);
+    if (configDesc.size > CONFIG_LIMIT) {
+      throw new RegistryError(`${puller.where}: the config is ${configDesc.size} bytes, too large`);
+    }
     const configBlob = await puller.blob(configDesc, "config");
     const configBytes = store.readBytes(configBlob.digest);
     let config: ImageConfigJson;
     try {
       config = JSON.parse(new TextDecoder().decode(configBytes)) as ImageConfigJson;
     } catch (error) {
-      throw new RegistryError(`${puller.where}: the config is not valid JSON (${(error as Error).message})`);
+      throw new RegistryError(
+        `${puller.where}: the config is not valid JSON (${(error as Error).message})`,
+      );
     }
     const diffIds = config?.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== layerDescs.length) {
-      throw new RegistryError(`${puller.where}: the manifest lists ${layerDescs.length} layers but the config has ${Array.isArray(diffIds) ? diffIds.length : "no"} diff_ids`);
-    }
-    if (!Array.isArray(top.doc.manifests) && options.strictPlatform &&
-      (config.architecture !== want.architecture || (config.os ?? "linux") !== want.os)) {
       throw new RegistryError(
-        `${formatReference(ref)} is a single-platform image for ${platformName({ os: config.os, architecture: config.architecture })}, ` +
+        `${puller.where}: the manifest lists ${layerDescs.length} layers but the config has ${
+          Array.isArray(diffIds) ? diffIds.length : "no"
+        } diff_ids`,
+      );
+    }
+    if (
+      !Array.isArray(top.doc.manifests) && options.strictPlatform &&
+      (config.architecture !== want.architecture || (config.os ?? "linux") !== want.os)
+    ) {
+      throw new RegistryError(
+        `${formatReference(ref)} is a single-platform image for ${
+          platformName({ os: config.os, architecture: config.architecture })
+        }, ` +
           `not ${platformName(want)}: remove arch/os, or use the digest of a multi-platform index`,
       );
     }
-    options.progress?.begin(`pulling ${formatReference({ ...ref, digest: undefined, tag: undefined })}: ${layerDescs.length} layer(s)`);
+    options.progress?.begin(
+      `pulling ${
+        formatReference({ ...ref, digest: undefined, tag: undefined })
+      }: ${layerDescs.length} layer(s)`,
+    );
     const layers = await mapLimit(layerDescs, options.concurrency ?? 3, async (d, i) => {
       const blob = await puller.blob(d, `layer ${i + 1}/${layerDescs.length}`);
       const diffId = await diffIdOf(store, blob);
       if (diffId !== diffIds[i]) {
-        throw new RegistryError(`${puller.where}: layer ${i} (${d.digest}) has diff_id ${diffId} but the config says ${diffIds[i]}; the image is corrupt`);
+        throw new RegistryError(
+          `${puller.where}: layer ${i} (${d.digest}) has diff_id ${diffId} but the config says ${
+            diffIds[i]
+          }; the image is corrupt`,
+        );
       }
-      return { diffId, digest: blob.digest, size: blob.size, compressor: blob.compressor } satisfies Layer;
+      return {
+        diffId,
+        digest: blob.digest,
+        size: blob.size,
+        compressor: blob.compressor,
+      } satisfies Layer;
     });
     options.progress?.end();
     for (const digest of [configDesc.digest, ...layerDescs.map((l) => l.digest)]) {

@@ -90,21 +90,32 @@ export interface PushIndexResult {
   manifestDigest: string;
   mediaType: string;
   /** One result per image, pushed by digest. */
-  manifests: Array<PushResult & { platform: { os: string; architecture: string; variant?: string } }>;
+  manifests: Array<
+    PushResult & { platform: { os: string; architecture: string; variant?: string } }
+  >;
 }
 
 const DEFAULT_CHUNK = 32 << 20;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Reads `length` bytes at `offset` of a stored blob. */
-async function readRange(store: BlobStore, digest: Digest, offset: number, length: number): Promise<Uint8Array> {
+async function readRange(
+  store: BlobStore,
+  digest: Digest,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
   const handle = await open(store.blobPath(digest), "r");
   try {
     const buffer = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
-      if (bytesRead === 0) throw new Error(`blob ${digest} in ${store.root} is shorter than expected; delete the cache folder and rebuild`);
+      if (bytesRead === 0) {
+        throw new Error(
+          `blob ${digest} in ${store.root} is shorter than expected; delete the cache folder and rebuild`,
+        );
+      }
       done += bytesRead;
     }
     return new Uint8Array(buffer.buffer, buffer.byteOffset, length);
@@ -114,7 +125,8 @@ async function readRange(store: BlobStore, digest: Digest, offset: number, lengt
 }
 
 function isRetryable(error: unknown): boolean {
-  return error instanceof RegistryError && (error.status === undefined || isRetryableStatus(error.status));
+  return error instanceof RegistryError &&
+    (error.status === undefined || isRetryableStatus(error.status));
 }
 
 type BlobOutcome = "uploaded" | "mounted" | "existing";
@@ -137,23 +149,34 @@ class Uploader {
   }
 
   async exists(digest: Digest): Promise<boolean> {
-    const response = await this.client.request("HEAD", `${this.#blobs}/${digest}`, { what: `blob ${digest}` });
+    const response = await this.client.request("HEAD", `${this.#blobs}/${digest}`, {
+      what: `blob ${digest}`,
+    });
     await response.body?.cancel();
     if (response.status === 200) return true;
     if (response.status === 404) return false;
-    throw new RegistryError(`${this.where}: checking for blob ${digest} failed: HTTP ${response.status}`, response.status);
+    throw new RegistryError(
+      `${this.where}: checking for blob ${digest} failed: HTTP ${response.status}`,
+      response.status,
+    );
   }
 
   async blob(digest: Digest, size: number, what: string): Promise<BlobOutcome> {
     if (await this.exists(digest)) return "existing";
     let location: string | undefined;
-    for (const from of blobLocations(this.store, digest, this.ref.registry).filter((r) => r !== this.ref.repository).slice(0, 3)) {
+    for (
+      const from of blobLocations(this.store, digest, this.ref.registry).filter((r) =>
+        r !== this.ref.repository
+      ).slice(0, 3)
+    ) {
       let response: Response;
       try {
         await this.client.auth.addScope(`repository:${from}:pull`);
         response = await this.client.request(
           "POST",
-          `${this.#blobs}/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+          `${this.#blobs}/uploads/?mount=${encodeURIComponent(digest)}&from=${
+            encodeURIComponent(from)
+          }`,
           { what: `mounting ${what} from ${from}` },
         );
       } catch (error) {
@@ -197,9 +220,14 @@ class Uploader {
   }
 
   async #start(what: string): Promise<string> {
-    const response = await this.client.request("POST", `${this.#blobs}/uploads/`, { what: `starting the upload of ${what}`, retry: false });
+    const response = await this.client.request("POST", `${this.#blobs}/uploads/`, {
+      what: `starting the upload of ${what}`,
+      retry: false,
+    });
     const location = response.headers.get("location");
-    if (response.status !== 202 || !location) return await this.#fail(response, `starting the upload of ${what}`);
+    if (response.status !== 202 || !location) {
+      return await this.#fail(response, `starting the upload of ${what}`);
+    }
     await response.body?.cancel();
     return await this.#resolve(location);
   }
@@ -223,7 +251,13 @@ class Uploader {
     this.progress.add(size);
   }
 
-  async #putChunks(location: string, digest: Digest, size: number, chunk: number, what: string): Promise<void> {
+  async #putChunks(
+    location: string,
+    digest: Digest,
+    size: number,
+    chunk: number,
+    what: string,
+  ): Promise<void> {
     let current = location;
     for (let offset = 0; offset < size; offset += chunk) {
       const length = Math.min(chunk, size - offset);
@@ -231,37 +265,61 @@ class Uploader {
       const response = await this.client.request("PATCH", current, {
         what: `uploading ${what}`,
         body,
-        headers: { "content-type": "application/octet-stream", "content-range": `${offset}-${offset + length - 1}` },
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-range": `${offset}-${offset + length - 1}`,
+        },
         retry: false,
       });
       const next = response.headers.get("location");
-      if (response.status !== 202 || !next) return await this.#fail(response, `uploading bytes ${offset}-${offset + length - 1} of ${what}`);
+      if (response.status !== 202 || !next) {
+        return await this.#fail(
+          response,
+          `uploading bytes ${offset}-${offset + length - 1} of ${what}`,
+        );
+      }
       await response.body?.cancel();
       current = await this.#resolve(next);
       this.progress.add(length);
     }
-    const response = await this.client.request("PUT", this.#withDigest(current, digest), { what: `finishing ${what}`, retry: false });
-    if (response.status !== 201) return await this.#fail(response, `finishing the upload of ${what} (${digest})`);
+    const response = await this.client.request("PUT", this.#withDigest(current, digest), {
+      what: `finishing ${what}`,
+      retry: false,
+    });
+    if (response.status !== 201) {
+      return await this.#fail(response, `finishing the upload of ${what} (${digest})`);
+    }
     await response.body?.cancel();
   }
 
   async manifest(target: string, manifest: JsonBlob, format: ManifestFormat): Promise<void> {
-    const response = await this.client.request("PUT", `/v2/${this.ref.repository}/manifests/${target}`, {
-      what: `the manifest ${target}`,
-      body: manifest.bytes,
-      headers: { "content-type": manifest.mediaType },
-    });
+    const response = await this.client.request(
+      "PUT",
+      `/v2/${this.ref.repository}/manifests/${target}`,
+      {
+        what: `the manifest ${target}`,
+        body: manifest.bytes,
+        headers: { "content-type": manifest.mediaType },
+      },
+    );
     if (response.status !== 201) {
       const { text, codes } = await describeFailure(response);
-      const hint = format === "oci" && (codes.includes("MANIFEST_INVALID") || response.status === 415)
-        ? "; if this registry only takes Docker manifests, push with --manifest-format docker"
-        : "";
-      throw new RegistryError(`${this.where}: uploading the manifest ${target} failed: ${text}${hint}`, response.status, codes);
+      const hint =
+        format === "oci" && (codes.includes("MANIFEST_INVALID") || response.status === 415)
+          ? "; if this registry only takes Docker manifests, push with --manifest-format docker"
+          : "";
+      throw new RegistryError(
+        `${this.where}: uploading the manifest ${target} failed: ${text}${hint}`,
+        response.status,
+        codes,
+      );
     }
     const served = response.headers.get("docker-content-digest");
     await response.body?.cancel();
     if (served && served !== manifest.digest) {
-      throw new RegistryError(`${this.where}: the registry stored the manifest as ${served}, not ${manifest.digest}; it rewrote the manifest`);
+      throw new RegistryError(
+        `${this.where}: the registry stored the manifest as ${served}, not ${manifest.digest}; it rewrote the manifest`,
+      );
     }
   }
 }
@@ -286,28 +344,51 @@ export async function pushBuilt(
 ): Promise<PushResult> {
   const format = options.manifestFormat ?? "oci";
   if (!(MANIFEST_FORMATS as readonly string[]).includes(format)) {
-    throw new TypeError(`push: manifestFormat must be "oci" or "docker" (got ${JSON.stringify(format)})`);
+    throw new TypeError(
+      `push: manifestFormat must be "oci" or "docker" (got ${JSON.stringify(format)})`,
+    );
   }
   const compressor = options.compressor ?? "gz";
   if (format === "docker" && compressor === "zstd") {
-    throw new TypeError("push: Docker schema 2 manifests have no zstd layer type; use compressor gz (or none), or the OCI manifest format");
+    throw new TypeError(
+      "push: Docker schema 2 manifests have no zstd layer type; use compressor gz (or none), or the OCI manifest format",
+    );
   }
   let layers = await layersForSink(store, built.layers, "oci", compressor);
   // Base layers keep their compression; Docker manifests cannot describe zstd ones.
-  if (format === "docker") layers = await Promise.all(layers.map((l) => l.compressor === "zstd" ? convertLayer(store, l, "gz") : l));
+  if (format === "docker") {
+    layers = await Promise.all(
+      layers.map((l) => l.compressor === "zstd" ? convertLayer(store, l, "gz") : l),
+    );
+  }
   const image: BuiltImage = { ...built, layers };
   const manifest = format === "docker" ? dockerManifest(image) : ociManifest(image);
   if (ref.digest && ref.digest !== manifest.digest) {
-    throw new RegistryError(`${formatReference(ref)}: the image's manifest digest is ${manifest.digest}, not the digest in the reference; push to a tag instead`);
+    throw new RegistryError(
+      `${
+        formatReference(ref)
+      }: the image's manifest digest is ${manifest.digest}, not the digest in the reference; push to a tag instead`,
+    );
   }
   const target: string = byDigest ? manifest.digest : ref.digest ?? ref.tag ?? built.tag;
-  const lookup = findCredentials(ref.registry, ref.repository, { creds: options.creds, pushTarget: true });
+  const lookup = findCredentials(ref.registry, ref.repository, {
+    creds: options.creds,
+    pushTarget: true,
+  });
   const client = new RegistryClient(ref, ["pull", "push"], options, lookup);
   const uploader = new Uploader(store, client, ref, options, progress);
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
   try {
     const unique = [...new Map(layers.map((l) => [l.digest, l])).values()];
-    progress.begin(`pushing ${formatReference({ ...ref, tag: target.startsWith("sha256:") ? undefined : target, digest: undefined })}`);
+    progress.begin(
+      `pushing ${
+        formatReference({
+          ...ref,
+          tag: target.startsWith("sha256:") ? undefined : target,
+          digest: undefined,
+        })
+      }`,
+    );
     await mapLimit(unique, options.concurrency ?? 3, async (layer, i) => {
       counts[await uploader.blob(layer.digest, layer.size, `layer ${i + 1}/${unique.length}`)]++;
     });
@@ -317,17 +398,28 @@ export async function pushBuilt(
   } finally {
     client.close();
   }
-  for (const digest of [built.config.digest, ...layers.map((l) => l.digest)]) rememberBlobLocation(store, digest, ref.registry, ref.repository);
+  for (const digest of [built.config.digest, ...layers.map((l) => l.digest)]) {
+    rememberBlobLocation(store, digest, ref.registry, ref.repository);
+  }
   const layerType = format === "docker" ? DOCKER.layer : OCI.layer;
   return {
     name: built.repoName,
     tag: built.tag,
-    reference: formatReference({ registry: ref.registry, repository: ref.repository, ...(target.startsWith("sha256:") ? { digest: target as Digest } : { tag: target }) }),
+    reference: formatReference({
+      registry: ref.registry,
+      repository: ref.repository,
+      ...(target.startsWith("sha256:") ? { digest: target as Digest } : { tag: target }),
+    }),
     manifestDigest: manifest.digest,
     mediaType: manifest.mediaType,
     size: manifest.size,
     configDigest: built.config.digest,
-    layers: layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: layerType[l.compressor] })),
+    layers: layers.map((l) => ({
+      digest: l.digest,
+      diffId: l.diffId,
+      size: l.size,
+      mediaType: layerType[l.compressor],
+    })),
     blobs: counts,
   };
 }
@@ -347,7 +439,11 @@ function progressOf(options: PushOptions): Progress {
  * console.log(result.manifestDigest);
  * ```
  */
-export async function push(image: ImageDefinition, reference: string, options: PushOptions = {}): Promise<PushResult> {
+export async function push(
+  image: ImageDefinition,
+  reference: string,
+  options: PushOptions = {},
+): Promise<PushResult> {
   const ref = parseReference(reference);
   const store = BlobStore.open(options.cacheDir);
   const compressor = options.compressor ?? image.compressor;
@@ -368,7 +464,11 @@ export async function push(image: ImageDefinition, reference: string, options: P
  *   "127.0.0.1:5000/app:1.0", { tlsVerify: false });
  * ```
  */
-export async function pushIndex(images: readonly ImageDefinition[], reference: string, options: PushOptions = {}): Promise<PushIndexResult> {
+export async function pushIndex(
+  images: readonly ImageDefinition[],
+  reference: string,
+  options: PushOptions = {},
+): Promise<PushIndexResult> {
   const ref = parseReference(reference);
   if (ref.digest) throw new RegistryError(`${reference}: push an index to a tag, not a digest`);
   if (images.length === 0) throw new TypeError("pushIndex: give at least one image");
@@ -380,31 +480,63 @@ export async function pushIndex(images: readonly ImageDefinition[], reference: s
   for (const image of images) {
     const compressor = options.compressor ?? image.compressor;
     const built = await createContext(store, compressor, progress).resolveImage(image);
-    const config = JSON.parse(new TextDecoder().decode(built.config.bytes)) as { os?: string; architecture?: string; variant?: string };
+    const config = JSON.parse(new TextDecoder().decode(built.config.bytes)) as {
+      os?: string;
+      architecture?: string;
+      variant?: string;
+    };
     const platform = {
       os: config.os ?? "linux",
       architecture: config.architecture ?? "amd64",
       ...(config.variant ? { variant: config.variant } : {}),
     };
     const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
-    if (seen.has(key)) throw new TypeError(`pushIndex: two images are for ${key.replace(/\/$/, "")}; an index needs one image per platform`);
+    if (seen.has(key)) {
+      throw new TypeError(
+        `pushIndex: two images are for ${
+          key.replace(/\/$/, "")
+        }; an index needs one image per platform`,
+      );
+    }
     seen.add(key);
     // By digest: the index is what carries the tag.
-    const pushed = await pushBuilt(store, built, { registry: ref.registry, repository: ref.repository }, { ...options, compressor, manifestFormat: format }, progress, true);
+    const pushed = await pushBuilt(
+      store,
+      built,
+      { registry: ref.registry, repository: ref.repository },
+      { ...options, compressor, manifestFormat: format },
+      progress,
+      true,
+    );
     manifests.push({ ...pushed, platform });
   }
   const mediaType = format === "docker" ? DOCKER.manifestList : OCI.index;
   const index = jsonBlob({
     schemaVersion: 2,
     mediaType,
-    manifests: manifests.map((m) => ({ mediaType: m.mediaType, digest: m.manifestDigest, size: m.size, platform: m.platform })),
+    manifests: manifests.map((m) => ({
+      mediaType: m.mediaType,
+      digest: m.manifestDigest,
+      size: m.size,
+      platform: m.platform,
+    })),
   }, mediaType);
   const tag = ref.tag ?? "latest";
-  const client = new RegistryClient(ref, ["pull", "push"], options, findCredentials(ref.registry, ref.repository, { creds: options.creds, pushTarget: true }));
+  const client = new RegistryClient(
+    ref,
+    ["pull", "push"],
+    options,
+    findCredentials(ref.registry, ref.repository, { creds: options.creds, pushTarget: true }),
+  );
   try {
     await new Uploader(store, client, ref, options, progress).manifest(tag, index, format);
   } finally {
     client.close();
   }
-  return { reference: formatReference({ ...ref, tag }), manifestDigest: index.digest, mediaType, manifests };
+  return {
+    reference: formatReference({ ...ref, tag }),
+    manifestDigest: index.digest,
+    mediaType,
+    manifests,
+  };
 }

@@ -33,11 +33,13 @@ const DOCKER_HUB_API = "registry-1.docker.io";
 const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const HOST =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 
 function looksLikeHost(component: string): boolean {
-  return component.includes(".") || component.includes(":") || component === "localhost" || component.startsWith("[");
+  return component.includes(".") || component.includes(":") || component === "localhost" ||
+    component.startsWith("[");
 }
 
 /**
@@ -56,7 +58,12 @@ export function parseReference(reference: string): ImageReference {
   const at = rest.indexOf("@");
   if (at >= 0) {
     const d = rest.slice(at + 1);
-    if (!isDigest(d)) throw new InvalidReferenceError(reference, `the digest must be sha256:<64 lowercase hex digits> (got ${JSON.stringify(d)})`);
+    if (!isDigest(d)) {
+      throw new InvalidReferenceError(
+        reference,
+        `the digest must be sha256:<64 lowercase hex digits> (got ${JSON.stringify(d)})`,
+      );
+    }
     digest = d;
     rest = rest.slice(0, at);
   }
@@ -65,13 +72,25 @@ export function parseReference(reference: string): ImageReference {
   if (colon > rest.lastIndexOf("/")) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new InvalidReferenceError(reference, `the tag ${JSON.stringify(tag)} must be up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`);
+    if (!TAG.test(tag)) {
+      throw new InvalidReferenceError(
+        reference,
+        `the tag ${
+          JSON.stringify(tag)
+        } must be up to 128 of [A-Za-z0-9_.-], not starting with "." or "-"`,
+      );
+    }
   }
   const parts = rest.split("/");
   let registry = DOCKER_HUB;
   if (parts.length > 1 && looksLikeHost(parts[0])) {
     registry = parts.shift()!;
-    if (!HOST.test(registry)) throw new InvalidReferenceError(reference, `${JSON.stringify(registry)} is not a valid registry host`);
+    if (!HOST.test(registry)) {
+      throw new InvalidReferenceError(
+        reference,
+        `${JSON.stringify(registry)} is not a valid registry host`,
+      );
+    }
     if (HUB_ALIASES.has(registry.toLowerCase())) registry = DOCKER_HUB;
   }
   if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
@@ -82,8 +101,15 @@ export function parseReference(reference: string): ImageReference {
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
   const repository = parts.join("/");
-  if (repository.length > 255) throw new InvalidReferenceError(reference, "the repository is longer than 255 characters");
-  return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
+  if (repository.length > 255) {
+    throw new InvalidReferenceError(reference, "the repository is longer than 255 characters");
+  }
+  return {
+    registry,
+    repository,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest ? { digest } : {}),
+  };
 }
 
 /**
@@ -108,5 +134,7 @@ export function apiHost(registry: string): string {
  * ```
  */
 export function formatReference(ref: ImageReference): string {
-  return `${ref.registry}/${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+  return `${ref.registry}/${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ""}${
+    ref.digest ? `@${ref.digest}` : ""
+  }`;
 }

@@ -52,7 +52,11 @@ export function readCaFile(caFile?: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new Error(`cannot read the CA certificate file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check caFile / --ca-file / DOCKWRIGHT_CA_FILE`);
+    throw new Error(
+      `cannot read the CA certificate file ${path} (${
+        (error as NodeJS.ErrnoException).code ?? (error as Error).message
+      }); check caFile / --ca-file / DOCKWRIGHT_CA_FILE`,
+    );
   }
 }
 
@@ -77,7 +81,10 @@ export class Transport {
         this.#extra.client = this.#client;
       }
     } else if (tls.caPem || tls.insecure) {
-      this.#extra.tls = { ...(tls.caPem ? { ca: tls.caPem } : {}), ...(tls.insecure ? { rejectUnauthorized: false } : {}) };
+      this.#extra.tls = {
+        ...(tls.caPem ? { ca: tls.caPem } : {}),
+        ...(tls.insecure ? { rejectUnauthorized: false } : {}),
+      };
     }
   }
 

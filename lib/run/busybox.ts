@@ -17,7 +17,9 @@ export function isStaticElf(path: string): boolean {
     fd = openSync(path, "r");
     const head = new Uint8Array(64);
     readSync(fd, head, 0, 64, 0);
-    if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46 || head[4] !== 2) return false;
+    if (
+      head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46 || head[4] !== 2
+    ) return false;
     const view = new DataView(head.buffer);
     const phoff = Number(view.getBigUint64(32, true));
     const phentsize = view.getUint16(54, true);
@@ -45,13 +47,17 @@ export function isStaticElf(path: string): boolean {
  */
 export function staticBusyboxPath(purpose: string): string {
   const configured = process.env.DOCKWRIGHT_BUSYBOX;
-  const candidates = configured ? [configured] : ["/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox", "/sbin/busybox"];
+  const candidates = configured
+    ? [configured]
+    : ["/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox", "/sbin/busybox"];
   for (const c of candidates) {
     if (existsSync(c) && isStaticElf(c)) return realpathSync(c);
   }
   throw new MissingToolError(
     "a statically linked busybox",
     purpose,
-    configured ? `DOCKWRIGHT_BUSYBOX=${configured} is not a static executable` : "apt-get install busybox-static, or set DOCKWRIGHT_BUSYBOX",
+    configured
+      ? `DOCKWRIGHT_BUSYBOX=${configured} is not a static executable`
+      : "apt-get install busybox-static, or set DOCKWRIGHT_BUSYBOX",
   );
 }

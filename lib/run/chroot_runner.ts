@@ -20,7 +20,8 @@
  */
 
 /** PATH inside the chroot: the image's own tools first, busybox last. */
-export const CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin";
+export const CHROOT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.dockwright/bin";
 
 /**
  * The `dw_run` function (POSIX sh; busybox ash and dash run it).

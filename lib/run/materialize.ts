@@ -9,7 +9,15 @@
  * @module
  */
 
-import { chmodSync, constants, copyFileSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  mkdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fastLstat, fastReadDir } from "../runtime/fast_fs.ts";
 import { FileTree, type TreeNode } from "../tree/file_tree.ts";
@@ -60,7 +68,9 @@ export function materializeTree(tree: FileTree, dir: string): void {
         break;
       default:
         // Devices and fifos cannot be created without privileges; scripts rarely need them.
-        throw new Error(`cannot materialise ${node.type} ${path} for a script; create it in the script instead`);
+        throw new Error(
+          `cannot materialise ${node.type} ${path} for a script; create it in the script instead`,
+        );
     }
   }
 }
@@ -103,7 +113,9 @@ export function readTreeBack(dir: string, state?: FakerootState, keepOwners = fa
     if (node.type === "symlink") node.linkTarget = readlinkSync(hostPath);
     tree.put(treePath, node);
     if (node.type === "directory") {
-      for (const name of fastReadDir(hostPath)) visit(join(hostPath, name), treePath === "" ? name : `${treePath}/${name}`);
+      for (const name of fastReadDir(hostPath)) {
+        visit(join(hostPath, name), treePath === "" ? name : `${treePath}/${name}`);
+      }
     }
   };
   visit(dir, "");

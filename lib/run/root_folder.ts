@@ -69,9 +69,13 @@ export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
           continue;
         }
         const kind = node.type === "char" ? "c" : node.type === "block" ? "b" : "p";
-        const args = kind === "p" ? [target, "p"] : [target, kind, String(node.devMajor ?? 0), String(node.devMinor ?? 0)];
+        const args = kind === "p"
+          ? [target, "p"]
+          : [target, kind, String(node.devMajor ?? 0), String(node.devMinor ?? 0)];
         const r = spawnSync("mknod", args, { encoding: "utf8" });
-        if (r.status !== 0) throw new Error(`cannot create ${node.type} /${path}: ${r.stderr || r.error}`);
+        if (r.status !== 0) {
+          throw new Error(`cannot create ${node.type} /${path}: ${r.stderr || r.error}`);
+        }
       }
     }
     const uid = node.uid ?? 0;
@@ -79,8 +83,12 @@ export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
     if (isRoot) lchownSync(target, uid, gid);
     // Without root the folder must stay readable (mkfs.ext4 -d reads it) and removable by us: an entry
     // whose mode would lock us out is written with owner access, and its real mode left to the caller.
-    const locksOut = !isRoot && node.type !== "symlink" && (node.mode & (node.type === "directory" ? 0o700 : 0o600)) !== (node.type === "directory" ? 0o700 : 0o600);
-    if (!isRoot && (uid !== myUid || gid !== myGid || locksOut)) unapplied.push({ path, node, missing: false });
+    const locksOut = !isRoot && node.type !== "symlink" &&
+      (node.mode & (node.type === "directory" ? 0o700 : 0o600)) !==
+        (node.type === "directory" ? 0o700 : 0o600);
+    if (!isRoot && (uid !== myUid || gid !== myGid || locksOut)) {
+      unapplied.push({ path, node, missing: false });
+    }
     if (node.type === "symlink") lutimesSync(target, node.mtime ?? 0, node.mtime ?? 0);
     else if (node.type !== "directory") {
       chmodSync(target, accessibleMode(node.mode, isRoot, 0o600)); // after chown, which clears setuid bits

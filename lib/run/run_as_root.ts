@@ -122,12 +122,22 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   try {
     busybox = staticBusyboxPath("runAsRoot");
   } catch (error) {
-    if (error instanceof MissingToolError) throw new VmSetupError("the VM needs a statically linked busybox", "apt-get install busybox-static, or set DOCKWRIGHT_BUSYBOX");
+    if (error instanceof MissingToolError) {
+      throw new VmSetupError(
+        "the VM needs a statically linked busybox",
+        "apt-get install busybox-static, or set DOCKWRIGHT_BUSYBOX",
+      );
+    }
     throw error;
   }
   const vmlinux = bootableVmlinux(kernel.kernel, job.cacheDir);
   const machine: Machine = vmlinux ? "microvm" : "pc";
-  const baseInitrd = baseInitramfs({ busybox, modulesDir: kernel.modulesDir, machine, cacheDir: job.cacheDir });
+  const baseInitrd = baseInitramfs({
+    busybox,
+    modulesDir: kernel.modulesDir,
+    machine,
+    cacheDir: job.cacheDir,
+  });
 
   job.progress.begin("runAsRoot: preparing the VM's disk");
   const rootfs = join(job.workDir, "rootfs");
@@ -149,14 +159,26 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
     initrd,
     baseInitrd,
     scriptText(job.script),
-    guestParams({ nonce, time: Date.now() / 1000, removeLostFound: !merged.get("lost+found"), probe: false }),
+    guestParams({
+      nonce,
+      time: Date.now() / 1000,
+      removeLostFound: !merged.get("lost+found"),
+      probe: false,
+    }),
     job.extraCommands ? scriptText(job.extraCommands) : "",
   );
-  job.progress.begin(`runAsRoot: running the script in a VM (${accel === "kvm" ? "KVM" : "TCG, no hardware acceleration"})`);
+  job.progress.begin(
+    `runAsRoot: running the script in a VM (${
+      accel === "kvm" ? "KVM" : "TCG, no hardware acceleration"
+    })`,
+  );
   const marker = `DWRESULT-${nonce}`;
   const timeout = Number(process.env.DOCKWRIGHT_VM_TIMEOUT ?? 0);
   if (!Number.isFinite(timeout) || timeout < 0) {
-    throw new VmSetupError(`DOCKWRIGHT_VM_TIMEOUT=${process.env.DOCKWRIGHT_VM_TIMEOUT} is not a number of seconds`, "set it to a number of seconds, or unset it");
+    throw new VmSetupError(
+      `DOCKWRIGHT_VM_TIMEOUT=${process.env.DOCKWRIGHT_VM_TIMEOUT} is not a number of seconds`,
+      "set it to a number of seconds, or unset it",
+    );
   }
   const runOnce = () =>
     runQemu({ ...boot, accel, initrd, disks: [rootDisk, resultDisk] }, {
@@ -171,24 +193,37 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   const result = outcome.protocol.find((l) => l.startsWith(marker + " "));
   if (!result) {
     const why = outcome.diagnostics.slice(-6).join("; ") || `qemu exited with ${outcome.code}`;
-    throw new VmSetupError(`the VM stopped without a result (${why})`, "run with DOCKWRIGHT_DEBUG=1 to see its console");
+    throw new VmSetupError(
+      `the VM stopped without a result (${why})`,
+      "run with DOCKWRIGHT_DEBUG=1 to see its console",
+    );
   }
   const [, status, bytes] = result.split(" ");
   if (status === "setup") {
     const reasons = outcome.diagnostics.filter((d) => d.startsWith("dw: ")).map((d) => d.slice(4));
-    throw new VmSetupError(`the VM could not run the script: ${reasons.join("; ") || "no reason given"}`, "the reason is the image's or the VM's, not the script's");
+    throw new VmSetupError(
+      `the VM could not run the script: ${reasons.join("; ") || "no reason given"}`,
+      "the reason is the image's or the VM's, not the script's",
+    );
   }
-  if (status.startsWith("extra:")) throw new ScriptError("extraCommands", Number(status.slice(6)), null);
+  if (status.startsWith("extra:")) {
+    throw new ScriptError("extraCommands", Number(status.slice(6)), null);
+  }
   if (status !== "0") throw new ScriptError("runAsRoot", Number(status), null);
   rmSync(rootDisk, { force: true });
   const size = Number(bytes);
-  if (!(size > 0) || size > statSync(resultDisk).size) throw new VmSetupError(`the VM reported a result of ${bytes} bytes`, "raise diskSize");
+  if (!(size > 0) || size > statSync(resultDisk).size) {
+    throw new VmSetupError(`the VM reported a result of ${bytes} bytes`, "raise diskSize");
+  }
   const spillDir = join(job.workDir, "after");
   mkdirSync(spillDir);
-  return await treeFromTar(createReadStream(resultDisk, { start: 0, end: size - 1, highWaterMark: 1 << 20 }), {
-    spillDir,
-    what: "runAsRoot result",
-  });
+  return await treeFromTar(
+    createReadStream(resultDisk, { start: 0, end: size - 1, highWaterMark: 1 << 20 }),
+    {
+      spillDir,
+      what: "runAsRoot result",
+    },
+  );
 }
 
 /**
@@ -199,7 +234,10 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
 function unsupportedWithoutRoot(tree: FileTree): [string, TreeNode] | undefined {
   for (const [path, node] of tree.walk()) {
     if (path === "") continue;
-    if ((node.uid ?? 0) !== 0 || (node.gid ?? 0) !== 0 || ["char", "block", "fifo"].includes(node.type)) return [path, node];
+    if (
+      (node.uid ?? 0) !== 0 || (node.gid ?? 0) !== 0 ||
+      ["char", "block", "fifo"].includes(node.type)
+    ) return [path, node];
   }
   return undefined;
 }
@@ -215,7 +253,9 @@ async function inUserNamespace(job: RunAsRootJob, merged: FileTree): Promise<Fil
     if (unsupported) {
       const [path, node] = unsupported;
       throw new VmSetupError(
-        `without root, the userns mode cannot recreate /${path} (${node.type}, owner ${node.uid ?? 0}:${node.gid ?? 0}) before the script runs`,
+        `without root, the userns mode cannot recreate /${path} (${node.type}, owner ${
+          node.uid ?? 0
+        }:${node.gid ?? 0}) before the script runs`,
         'build as root, or use runAsRootMode: "vm"',
         false,
       );
@@ -225,25 +265,49 @@ async function inUserNamespace(job: RunAsRootJob, merged: FileTree): Promise<Fil
   mkdirSync(rootfs);
   writeRootFolder(merged, rootfs);
   // New IPC, UTS, network, mount and PID namespaces (Nix: unshare -imnpuf): no network, as in the VM.
-  const ns = [...(isRoot ? [] : ["--user", "--map-root-user"]), "--ipc", "--uts", "--net", "--mount", "--pid", "--fork", "--propagation", "private"];
+  const ns = [
+    ...(isRoot ? [] : ["--user", "--map-root-user"]),
+    "--ipc",
+    "--uts",
+    "--net",
+    "--mount",
+    "--pid",
+    "--fork",
+    "--propagation",
+    "private",
+  ];
   const setupMarker = join(job.workDir, "setup-failed");
   // Both scripts run chrooted: an absolute symlink in the image then stays inside it.
-  for (const [attribute, text] of [["runAsRoot", job.script], ["extraCommands", job.extraCommands]] as const) {
+  for (
+    const [attribute, text] of [["runAsRoot", job.script], [
+      "extraCommands",
+      job.extraCommands,
+    ]] as const
+  ) {
     if (text === "") continue;
     const script = join(job.workDir, attribute);
-    writeFileSync(script, scriptText(attribute === "extraCommands" ? `cd /\n${text}` : text), { mode: 0o755 });
+    writeFileSync(script, scriptText(attribute === "extraCommands" ? `cd /\n${text}` : text), {
+      mode: 0o755,
+    });
     job.progress.begin(`${attribute}: running the script (user namespace, no VM)`);
     const [r, b, sc, m] = [rootfs, busybox, script, setupMarker].map(shellQuote);
     try {
-      await runShell(`${chrootRunner()}\ndw_run ${r} ${b} ${sc}; rc=$?\n[ -n "$dw_setup_failed" ] && : > ${m}\nexit $rc`, {
-        attribute,
-        cwd: job.workDir,
-        wrapper: ["unshare", ...ns],
-        shell: ["sh", "-c"],
-      });
+      await runShell(
+        `${chrootRunner()}\ndw_run ${r} ${b} ${sc}; rc=$?\n[ -n "$dw_setup_failed" ] && : > ${m}\nexit $rc`,
+        {
+          attribute,
+          cwd: job.workDir,
+          wrapper: ["unshare", ...ns],
+          shell: ["sh", "-c"],
+        },
+      );
     } catch (error) {
       if (existsSync(setupMarker)) {
-        throw new VmSetupError("the chroot could not be prepared (see the messages above)", "check that this host allows these namespaces: unshare --mount --pid --net --fork true", false);
+        throw new VmSetupError(
+          "the chroot could not be prepared (see the messages above)",
+          "check that this host allows these namespaces: unshare --mount --pid --net --fork true",
+          false,
+        );
       }
       throw error;
     } finally {

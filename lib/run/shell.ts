@@ -64,7 +64,9 @@ export function requireHostTool(tool: string, purpose: string, install: string):
  */
 export function hostToolPath(name: string, dirs: readonly string[] = []): string | undefined {
   const candidates = [name, ...dirs.map((d) => `${d}/${name}`)].map(shellQuote);
-  const r = spawnSync("sh", ["-c", candidates.map((c) => `command -v ${c}`).join(" || ")], { encoding: "utf8" });
+  const r = spawnSync("sh", ["-c", candidates.map((c) => `command -v ${c}`).join(" || ")], {
+    encoding: "utf8",
+  });
   const found = r.stdout?.trim().split("\n")[0];
   return r.status === 0 && found ? found : undefined;
 }
@@ -101,7 +103,13 @@ export function runShell(script: string, options: ShellOptions): Promise<void> {
     });
     child.stdout!.on("data", (d: Uint8Array) => process.stderr.write(d));
     child.stderr!.on("data", (d: Uint8Array) => process.stderr.write(d));
-    child.on("error", (e) => reject(new MissingToolError(argv[0], options.attribute, `${(e as NodeJS.ErrnoException).code}`)));
+    child.on(
+      "error",
+      (e) =>
+        reject(
+          new MissingToolError(argv[0], options.attribute, `${(e as NodeJS.ErrnoException).code}`),
+        ),
+    );
     child.on("close", (code, signal) => {
       if (code === 0) resolve();
       else reject(new ScriptError(options.attribute, code, signal));

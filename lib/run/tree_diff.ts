@@ -24,7 +24,9 @@ import { FileTree, shallowCopy, type TreeNode } from "../tree/file_tree.ts";
  * ```
  */
 export function sameEntry(a: TreeNode, b: TreeNode): boolean {
-  if (a.type !== b.type || (a.uid ?? 0) !== (b.uid ?? 0) || (a.gid ?? 0) !== (b.gid ?? 0)) return false;
+  if (a.type !== b.type || (a.uid ?? 0) !== (b.uid ?? 0) || (a.gid ?? 0) !== (b.gid ?? 0)) {
+    return false;
+  }
   if (a.type !== "symlink" && (a.mode & 0o7777) !== (b.mode & 0o7777)) return false;
   switch (a.type) {
     case "file":
@@ -53,7 +55,11 @@ const WHITEOUT: TreeNode = { type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0
  * layer.get("etc/.wh.motd"); // a whiteout when the script removed /etc/motd
  * ```
  */
-export function changesBetween(lower: FileTree, after: FileTree, keep: (path: string) => boolean = () => false): FileTree {
+export function changesBetween(
+  lower: FileTree,
+  after: FileTree,
+  keep: (path: string) => boolean = () => false,
+): FileTree {
   const layer = new FileTree();
   layer.put("", shallowCopy(after.root));
   const withParents = (path: string) => {
@@ -74,7 +80,10 @@ export function changesBetween(lower: FileTree, after: FileTree, keep: (path: st
     if (path === "" || after.get(path)) continue;
     const slash = path.lastIndexOf("/");
     const parent = slash < 0 ? "" : path.slice(0, slash);
-    if (after.get(parent)?.type !== "directory" || (parent !== "" && lower.get(parent)?.type !== "directory")) continue;
+    if (
+      after.get(parent)?.type !== "directory" ||
+      (parent !== "" && lower.get(parent)?.type !== "directory")
+    ) continue;
     const whiteout = `${parent === "" ? "" : parent + "/"}.wh.${path.slice(slash + 1)}`;
     withParents(whiteout);
     layer.put(whiteout, { ...WHITEOUT });

@@ -40,7 +40,14 @@ export class MemberFactory {
 
   #base(path: string) {
     const s = this.style;
-    return { path, uid: s.uid ?? 0, gid: s.gid ?? 0, uname: s.uname ?? "", gname: s.gname ?? "", mtime: s.mtime };
+    return {
+      path,
+      uid: s.uid ?? 0,
+      gid: s.gid ?? 0,
+      uname: s.uname ?? "",
+      gname: s.gname ?? "",
+      mtime: s.mtime,
+    };
   }
 
   /** A folder member. */
@@ -50,7 +57,13 @@ export class MemberFactory {
 
   /** A file member holding `bytes`. */
   bytes(path: string, bytes: Uint8Array): TarEntry {
-    return { ...this.#base(path), type: "file", mode: this.style.fileMode, size: bytes.length, body: { kind: "bytes", bytes } };
+    return {
+      ...this.#base(path),
+      type: "file",
+      mode: this.style.fileMode,
+      size: bytes.length,
+      body: { kind: "bytes", bytes },
+    };
   }
 
   /** A file member streamed from the blob store. */

@@ -56,12 +56,16 @@ export function dockerArchiveEntries(store: BlobStore, images: readonly BuiltIma
     const layerPaths: string[] = [];
     let parent: string | undefined;
     for (const layer of image.layers) {
-      if (layer.compressor !== "none") throw new Error("internal: docker-archive layers must be uncompressed");
+      if (layer.compressor !== "none") {
+        throw new Error("internal: docker-archive layers must be uncompressed");
+      }
       if (stream) {
         const path = `${layer.diffId.slice(7)}/layer.tar`;
         const member = factory.blob(path, store, layer.digest, layer.size);
         if (layer.archiveMode !== undefined) member.mode = layer.archiveMode;
-        if (layer.archiveOwnerName !== undefined) [member.uname, member.gname] = [layer.archiveOwnerName, layer.archiveOwnerName];
+        if (layer.archiveOwnerName !== undefined) {
+          [member.uname, member.gname] = [layer.archiveOwnerName, layer.archiveOwnerName];
+        }
         add(member);
         layerPaths.push(path);
         continue;

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { copyFileSync, constants, mkdirSync, writeFileSync } from "node:fs";
+import { constants, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import type { Digest } from "../codec/sha256.ts";
@@ -69,7 +69,9 @@ export function planOciLayout(images: readonly BuiltImage[]): LayoutPlan {
     ociLayout: new TextEncoder().encode(JSON.stringify({ imageLayoutVersion: "1.0.0" })),
     index,
     manifests,
-    storeBlobs: [...blobs].map(([digest, size]) => ({ digest, size })).sort((a, b) => a.digest < b.digest ? -1 : 1),
+    storeBlobs: [...blobs].map(([digest, size]) => ({ digest, size })).sort((a, b) =>
+      a.digest < b.digest ? -1 : 1
+    ),
   };
 }
 
@@ -81,7 +83,11 @@ export function planOciLayout(images: readonly BuiltImage[]): LayoutPlan {
  * await writeOciLayout(store, [image], "hello.oci");
  * ```
  */
-export async function writeOciLayout(store: BlobStore, images: readonly BuiltImage[], target: string): Promise<LayoutPlan> {
+export async function writeOciLayout(
+  store: BlobStore,
+  images: readonly BuiltImage[],
+  target: string,
+): Promise<LayoutPlan> {
   const plan = planOciLayout(images);
   await writeAtomically(target, (tmp) => {
     const blobDir = join(tmp, "blobs", "sha256");
@@ -90,7 +96,11 @@ export async function writeOciLayout(store: BlobStore, images: readonly BuiltIma
     for (const m of plan.manifests) writeFileSync(join(blobDir, m.digest.slice(7)), m.bytes);
     for (const b of plan.storeBlobs) {
       // Reflink where the file system can (instant, no extra space), plain copy otherwise.
-      copyFileSync(store.blobPath(b.digest), join(blobDir, b.digest.slice(7)), constants.COPYFILE_FICLONE);
+      copyFileSync(
+        store.blobPath(b.digest),
+        join(blobDir, b.digest.slice(7)),
+        constants.COPYFILE_FICLONE,
+      );
     }
     writeFileSync(join(tmp, "index.json"), plan.index.bytes);
   });
@@ -105,14 +115,21 @@ export async function writeOciLayout(store: BlobStore, images: readonly BuiltIma
  * const entries = ociArchiveEntries(store, [image]);
  * ```
  */
-export function ociArchiveEntries(store: BlobStore, images: readonly BuiltImage[]): { entries: TarEntry[]; plan: LayoutPlan } {
+export function ociArchiveEntries(
+  store: BlobStore,
+  images: readonly BuiltImage[],
+): { entries: TarEntry[]; plan: LayoutPlan } {
   const plan = planOciLayout(images);
   const m = new MemberFactory({ fileMode: 0o644, dirMode: 0o755, mtime: SOURCE_DATE_EPOCH });
   const blobs: TarEntry[] = [
     ...plan.manifests.map((j) => m.bytes(`blobs/sha256/${j.digest.slice(7)}`, j.bytes)),
-    ...plan.storeBlobs.map((b) => m.blob(`blobs/sha256/${b.digest.slice(7)}`, store, b.digest, b.size)),
+    ...plan.storeBlobs.map((b) =>
+      m.blob(`blobs/sha256/${b.digest.slice(7)}`, store, b.digest, b.size)
+    ),
   ];
-  const unique = [...new Map(blobs.map((e) => [e.path, e])).values()].sort((a, b) => a.path < b.path ? -1 : 1);
+  const unique = [...new Map(blobs.map((e) => [e.path, e])).values()].sort((a, b) =>
+    a.path < b.path ? -1 : 1
+  );
   const entries = [
     m.dir("blobs"),
     m.dir("blobs/sha256"),

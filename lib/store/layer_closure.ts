@@ -51,9 +51,14 @@ export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[
   for (const [, node] of tree.walk()) {
     let text: string | undefined;
     if (node.type === "symlink") text = node.linkTarget;
-    else if (node.type === "file" && node.body?.kind === "bytes") text = decoder.decode(node.body.bytes);
-    else if (node.type === "file" && node.body?.kind === "host") text = readFileSync(node.body.path, "latin1");
-    if (text?.includes(STORE_DIR)) for (const p of scanStorePaths(text, STORE_DIR)) candidates.add(p);
+    else if (node.type === "file" && node.body?.kind === "bytes") {
+      text = decoder.decode(node.body.bytes);
+    } else if (node.type === "file" && node.body?.kind === "host") {
+      text = readFileSync(node.body.path, "latin1");
+    }
+    if (text?.includes(STORE_DIR)) {
+      for (const p of scanStorePaths(text, STORE_DIR)) candidates.add(p);
+    }
   }
   const found = resolveStoreRefs([...candidates], existsSync);
   if (recordKey) store?.putRecord("store-refs", recordKey, found);
@@ -69,10 +74,15 @@ export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[
  * const names = await layerMemberNames(store, base.layers); // Set { "bin", "bin/sh", ... }
  * ```
  */
-export async function layerMemberNames(store: BlobStore, layers: readonly Layer[]): Promise<Set<string>> {
+export async function layerMemberNames(
+  store: BlobStore,
+  layers: readonly Layer[],
+): Promise<Set<string>> {
   const names = new Set<string>();
   for (const layer of layers) {
-    for await (const { header } of readTar(layerTar(store, layer))) names.add(normalizeMemberPath(header.path, { allowAbsolute: true }));
+    for await (const { header } of readTar(layerTar(store, layer))) {
+      names.add(normalizeMemberPath(header.path, { allowAbsolute: true }));
+    }
   }
   return names;
 }
@@ -87,9 +97,17 @@ export async function layerMemberNames(store: BlobStore, layers: readonly Layer[
  * entries.push(...closureEntries(referencedStorePaths(tree), existing, 315532800));
  * ```
  */
-export function closureEntries(references: readonly string[], existing: ReadonlySet<string>, mtime: number): TarEntry[] {
+export function closureEntries(
+  references: readonly string[],
+  existing: ReadonlySet<string>,
+  mtime: number,
+): TarEntry[] {
   if (references.length === 0) return [];
-  requireHostTool("nix-store", "a buildImage layer that refers to Nix store paths", "apt-get install nix-bin");
+  requireHostTool(
+    "nix-store",
+    "a buildImage layer that refers to Nix store paths",
+    "apt-get install nix-bin",
+  );
   const closure = queryNixClosure(references).map((n) => n.path).sort();
   const tree = new FileTree();
   for (const path of closure) {
@@ -115,5 +133,10 @@ export function closureEntries(references: readonly string[], existing: Readonly
   const entries = tree.toEntries({ root: null, uid: 0, gid: 0, mtime });
   return entries
     .filter((e) => !existing.has(e.path) && (e.path.startsWith("nix/store/") || !hasStore))
-    .map((e) => (e.path === "nix" || e.path === "nix/store" ? { ...e, mode: 0o555, path: `./${e.path}` } : e));
+    .map((
+      e,
+    ) => (e.path === "nix" || e.path === "nix/store"
+      ? { ...e, mode: 0o555, path: `./${e.path}` }
+      : e)
+    );
 }

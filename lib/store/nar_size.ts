@@ -28,7 +28,8 @@ export function narSizeOfFile(size: number, executable = false): number {
 }
 
 function narFileNode(size: number, executable: boolean): number {
-  return t("(") + t("type") + t("regular") + (executable ? t("executable") + t("") : 0) + t("contents") +
+  return t("(") + t("type") + t("regular") + (executable ? t("executable") + t("") : 0) +
+    t("contents") +
     str(size) + t(")");
 }
 
@@ -44,7 +45,8 @@ function narFileNode(size: number, executable: boolean): number {
 export function narSizeOfFlatDir(files: Record<string, number>): number {
   let n = t("nix-archive-1") + t("(") + t("type") + t("directory");
   for (const name of Object.keys(files).sort()) {
-    n += t("entry") + t("(") + t("name") + t(name) + t("node") + narFileNode(files[name], false) + t(")");
+    n += t("entry") + t("(") + t("name") + t(name) + t("node") + narFileNode(files[name], false) +
+      t(")");
   }
   return n + t(")");
 }

@@ -21,11 +21,15 @@ function nixStore(args: string[], what: string): string {
   const r = spawnSync("nix-store", args, { encoding: "utf8", maxBuffer: 1 << 30 });
   if (r.error) {
     throw new NixStoreError(
-      `${what} needs nix-store, which is not installed (${(r.error as NodeJS.ErrnoException).code}); ` +
+      `${what} needs nix-store, which is not installed (${
+        (r.error as NodeJS.ErrnoException).code
+      }); ` +
         `install Nix (apt-get install nix-bin), or give the closure as a graph file (closureGraph)`,
     );
   }
-  if (r.status !== 0) throw new NixStoreError(`nix-store ${args[0]} ${args[1] ?? ""} failed: ${r.stderr.trim()}`);
+  if (r.status !== 0) {
+    throw new NixStoreError(`nix-store ${args[0]} ${args[1] ?? ""} failed: ${r.stderr.trim()}`);
+  }
   return r.stdout;
 }
 
@@ -48,7 +52,9 @@ export function parseDumpDb(text: string): GraphNode[] {
     const narSize = Number(lines[i++]);
     i++; // deriver
     const count = Number(lines[i++]);
-    if (!Number.isFinite(narSize) || !Number.isInteger(count)) throw new NixStoreError(`unexpected nix-store --dump-db output near ${path}`);
+    if (!Number.isFinite(narSize) || !Number.isInteger(count)) {
+      throw new NixStoreError(`unexpected nix-store --dump-db output near ${path}`);
+    }
     const references = lines.slice(i, i + count);
     i += count;
     out.push({ path, narSize, references });
@@ -66,7 +72,9 @@ export function parseDumpDb(text: string): GraphNode[] {
  */
 export function queryNixClosure(roots: readonly string[]): GraphNode[] {
   if (roots.length === 0) return [];
-  const requisites = nixStore(["--query", "--requisites", ...roots], "reading store paths").split("\n").filter(Boolean);
+  const requisites = nixStore(["--query", "--requisites", ...roots], "reading store paths").split(
+    "\n",
+  ).filter(Boolean);
   return parseDumpDb(nixStore(["--dump-db", ...requisites], "reading store paths"));
 }
 

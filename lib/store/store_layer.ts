@@ -49,13 +49,36 @@ export class MissingStorePathError extends Error {
   }
 }
 
-function entryFor(name: string, hostPath: string, st: FastStat, s: StoreLayerSettings): TarEntry | undefined {
-  const base = { path: name, mode: st.mode & 0o7777, uid: s.uid, gid: s.gid, uname: s.uname, gname: s.gname, mtime: s.mtime, size: 0 };
+function entryFor(
+  name: string,
+  hostPath: string,
+  st: FastStat,
+  s: StoreLayerSettings,
+): TarEntry | undefined {
+  const base = {
+    path: name,
+    mode: st.mode & 0o7777,
+    uid: s.uid,
+    gid: s.gid,
+    uname: s.uname,
+    gname: s.gname,
+    mtime: s.mtime,
+    size: 0,
+  };
   switch (st.kind) {
     case "directory":
       return { ...base, type: "directory" };
     case "file":
-      return { ...base, type: "file", size: st.size, body: { kind: "host", path: hostPath, identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` } };
+      return {
+        ...base,
+        type: "file",
+        size: st.size,
+        body: {
+          kind: "host",
+          path: hostPath,
+          identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
+        },
+      };
     case "symlink":
       return { ...base, type: "symlink", linkTarget: readlinkSync(hostPath) };
     case "char":
@@ -77,7 +100,10 @@ function entryFor(name: string, hostPath: string, st: FastStat, s: StoreLayerSet
  * entries[0].path; // "/nix"
  * ```
  */
-export function storeLayerEntries(paths: readonly string[], settings: StoreLayerSettings): TarEntry[] {
+export function storeLayerEntries(
+  paths: readonly string[],
+  settings: StoreLayerSettings,
+): TarEntry[] {
   const dir = (path: string): TarEntry => ({
     path,
     type: "directory",

@@ -83,7 +83,10 @@ export function scanStorePaths(text: string, storeDir: string): string[] {
  * resolveStoreRefs(["/nix/store/abc...-hellofoo"], (p) => p === "/nix/store/abc...-hello"); // ["/nix/store/abc...-hello"]
  * ```
  */
-export function resolveStoreRefs(candidates: readonly string[], exists: (path: string) => boolean): string[] {
+export function resolveStoreRefs(
+  candidates: readonly string[],
+  exists: (path: string) => boolean,
+): string[] {
   const out = new Set<string>();
   for (const candidate of candidates) {
     const cut = candidate.lastIndexOf("/") + 34; // <hash>- is 33 characters after the slash

@@ -147,6 +147,8 @@ export class TarLinkEscapeError extends TarError {
  * ```
  */
 export function inArchive(error: unknown, path: string, what: string): unknown {
-  if (error instanceof TarError && !error.message.startsWith(path)) error.message = `${path}: ${what}: ${error.message}`;
+  if (error instanceof TarError && !error.message.startsWith(path)) {
+    error.message = `${path}: ${what}: ${error.message}`;
+  }
   return error;
 }

@@ -27,7 +27,9 @@ export interface TarWriteOptions {
 export class SourceChangedError extends Error {
   constructor(readonly path: string, expected: number, actual: number) {
     super(
-      `${path} changed while it was being archived (expected ${expected} bytes, found ${actual > expected ? "more" : actual}); ` +
+      `${path} changed while it was being archived (expected ${expected} bytes, found ${
+        actual > expected ? "more" : actual
+      }); ` +
         `make sure nothing writes to the image's source files during a build`,
     );
     this.name = "SourceChangedError";
@@ -109,12 +111,16 @@ class ChunkAssembler {
 async function* writeBody(entry: TarEntry, out: ChunkAssembler): AsyncGenerator<Uint8Array> {
   const body = entry.body;
   if (!body) {
-    if (entry.size !== 0) throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but no body`);
+    if (entry.size !== 0) {
+      throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but no body`);
+    }
     return;
   }
   if (body.kind === "bytes") {
     if (body.bytes.length !== entry.size) {
-      throw new TypeError(`tar entry ${entry.path}: size ${entry.size} but ${body.bytes.length} bytes given`);
+      throw new TypeError(
+        `tar entry ${entry.path}: size ${entry.size} but ${body.bytes.length} bytes given`,
+      );
     }
     out.push(body.bytes);
     yield* out.drain();
@@ -152,7 +158,9 @@ async function* writeBody(entry: TarEntry, out: ChunkAssembler): AsyncGenerator<
     yield* out.drain();
   }
   if (written !== entry.size) {
-    throw new TypeError(`tar entry ${entry.path}: stream gave ${written} bytes, header says ${entry.size}`);
+    throw new TypeError(
+      `tar entry ${entry.path}: stream gave ${written} bytes, header says ${entry.size}`,
+    );
   }
 }
 

@@ -74,13 +74,17 @@ function codePointRank(unit: number): number {
  * ```
  */
 export function shallowCopy(node: TreeNode): TreeNode {
-  return node.type === "directory" ? { ...node, children: new Map() } : { ...node, children: undefined };
+  return node.type === "directory"
+    ? { ...node, children: new Map() }
+    : { ...node, children: undefined };
 }
 
 /** Splits a tree path ("a/b/c", "/a/b", "./a") into components, rejecting "..". */
 export function splitTreePath(path: string): string[] {
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new TypeError(`path ${JSON.stringify(path)} must not contain ".."`);
+  if (parts.includes("..")) {
+    throw new TypeError(`path ${JSON.stringify(path)} must not contain ".."`);
+  }
   return parts;
 }
 
@@ -175,7 +179,9 @@ export class FileTree {
       Object.assign(existing, attrs);
       return existing;
     }
-    const fresh = node.type === "directory" ? { ...node, children: node.children ?? new Map() } : node;
+    const fresh = node.type === "directory"
+      ? { ...node, children: node.children ?? new Map() }
+      : node;
     parent.children!.set(name, fresh);
     return fresh;
   }
@@ -194,7 +200,9 @@ export class FileTree {
       yield [prefix, node];
       if (!node.children) return;
       const names = [...node.children.keys()].sort(compareNames);
-      for (const name of names) yield* visit(prefix === "" ? name : `${prefix}/${name}`, node.children.get(name)!);
+      for (const name of names) {
+        yield* visit(prefix === "" ? name : `${prefix}/${name}`, node.children.get(name)!);
+      }
     }
     yield* visit("", this.root);
   }

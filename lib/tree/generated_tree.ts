@@ -73,7 +73,12 @@ export class GeneratedTree {
   /** Adds a symlink at `path` pointing to `target`. */
   symlink(path: string, target: string): this {
     this.#parents(path);
-    this.nodes.set(splitTreePath(path).join("/"), { type: "symlink", mode: 0o777, size: 0, linkTarget: target });
+    this.nodes.set(splitTreePath(path).join("/"), {
+      type: "symlink",
+      mode: 0o777,
+      size: 0,
+      linkTarget: target,
+    });
     return this;
   }
 
@@ -93,7 +98,6 @@ export class GeneratedTree {
     }
   }
 
-
   /** Merges this tree into `tree` at the root (rsync `item/ layer/`). */
   applyTo(tree: FileTree): void {
     if (this.#fill) {
@@ -101,7 +105,9 @@ export class GeneratedTree {
       this.#fill = undefined;
       fill(this);
     }
-    const keys = [...this.nodes.keys()].sort((a, b) => splitTreePath(a).length - splitTreePath(b).length);
+    const keys = [...this.nodes.keys()].sort((a, b) =>
+      splitTreePath(a).length - splitTreePath(b).length
+    );
     for (const key of keys) {
       const node = this.nodes.get(key)!;
       tree.put(key, node.type === "directory" ? { ...node, children: new Map() } : { ...node });

@@ -46,12 +46,23 @@ function identity(st: FastStat): string {
 
 /** Converts one lstat result into a node (without children). Sockets give undefined. */
 export function nodeFromStat(path: string, st: FastStat): TreeNode | undefined {
-  const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: 0 };
+  const base = {
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    size: 0,
+  };
   switch (st.kind) {
     case "directory":
       return { ...base, type: "directory", children: new Map() };
     case "file":
-      return { ...base, type: "file", size: st.size, body: { kind: "host", path, identity: identity(st) } };
+      return {
+        ...base,
+        type: "file",
+        size: st.size,
+        body: { kind: "host", path, identity: identity(st) },
+      };
     case "symlink":
       return { ...base, mode: 0o777, type: "symlink", linkTarget: readlinkSync(path) };
     case "char":
@@ -100,7 +111,9 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
 
   const copyDir = (hostDir: string, treePath: string, dirStat: FastStat) => {
     const real = realpathSync(hostDir);
-    if (visiting.has(real)) throw new SourceError(`${hostDir}: symlink loop while copying ${hostPath}`);
+    if (visiting.has(real)) {
+      throw new SourceError(`${hostDir}: symlink loop while copying ${hostPath}`);
+    }
     visiting.add(real);
     const node = nodeFromStat(hostDir, dirStat)!;
     if (treePath === "") node.mode |= 0o220; // Nix runs `chmod ug+w layer` on the root.
@@ -109,7 +122,9 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
     try {
       names = fastReadDir(hostDir);
     } catch (error) {
-      throw new SourceError(`${hostDir}: cannot list folder (${(error as NodeJS.ErrnoException).code})`);
+      throw new SourceError(
+        `${hostDir}: cannot list folder (${(error as NodeJS.ErrnoException).code})`,
+      );
     }
     for (const name of names) {
       const child = join(hostDir, name);
@@ -126,7 +141,10 @@ export function addHostPath(tree: FileTree, hostPath: string, options: HostSourc
         } catch {
           target = undefined; // dangling: copied as a symlink
         }
-        if (target && (isInside(target, sourceRoot) || isInside(target, storeDir)) && statSync(target).isDirectory()) {
+        if (
+          target && (isInside(target, sourceRoot) || isInside(target, storeDir)) &&
+          statSync(target).isDirectory()
+        ) {
           copyDir(target, childPath, fastLstat(target));
           continue;
         }

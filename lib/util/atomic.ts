@@ -58,7 +58,9 @@ export async function writeAtomically(
 export function checkOutputFolder(target: string): void {
   const folder = dirname(target);
   if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`cannot write ${target}: the folder ${folder} does not exist; create it or choose another output path`);
+    throw new Error(
+      `cannot write ${target}: the folder ${folder} does not exist; create it or choose another output path`,
+    );
   }
 }
 

@@ -66,6 +66,8 @@ export class Progress {
     const mib = this.#bytes / 1048576;
     const seconds = (now - this.#start) / 1000;
     const rate = seconds > 0 ? mib / seconds : 0;
-    process.stderr.write(`\r\x1b[2K${this.#label}  ${mib.toFixed(1)} MiB  ${rate.toFixed(0)} MiB/s`);
+    process.stderr.write(
+      `\r\x1b[2K${this.#label}  ${mib.toFixed(1)} MiB  ${rate.toFixed(0)} MiB/s`,
+    );
   }
 }

@@ -70,7 +70,10 @@ function installHandlers(): void {
  */
 export function tempPathFor(target: string): string {
   installHandlers();
-  const path = join(dirname(target), `.${basename(target)}.dockwright-${randomBytes(4).toString("hex")}`);
+  const path = join(
+    dirname(target),
+    `.${basename(target)}.dockwright-${randomBytes(4).toString("hex")}`,
+  );
   inFlight.add(path);
   return path;
 }

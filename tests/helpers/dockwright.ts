@@ -73,7 +73,14 @@ export async function cliBuild(
   args: string[],
   opts: { cwd: string; cacheDir: string },
 ): Promise<Record<string, unknown>> {
-  const r = await runTs(runtime, CLI, ["build", imageFile, "--json", "--cache-dir", opts.cacheDir, ...args], {
+  const r = await runTs(runtime, CLI, [
+    "build",
+    imageFile,
+    "--json",
+    "--cache-dir",
+    opts.cacheDir,
+    ...args,
+  ], {
     cwd: opts.cwd,
   });
   if (r.code !== 0) throw new Error(`dockwright build failed (${r.code}):\n${r.stderr}`);

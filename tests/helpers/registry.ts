@@ -46,12 +46,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-function waitForPort(port: number, child: ChildProcess, stderr: () => string, timeoutMs = 10_000): Promise<void> {
+function waitForPort(
+  port: number,
+  child: ChildProcess,
+  stderr: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
       if (child.exitCode !== null) {
-        reject(new Error(`docker-registry exited (${child.exitCode}) before listening:\n${stderr()}`));
+        reject(
+          new Error(`docker-registry exited (${child.exitCode}) before listening:\n${stderr()}`),
+        );
         return;
       }
       const socket = net.connect(port, "127.0.0.1");
@@ -61,8 +68,13 @@ function waitForPort(port: number, child: ChildProcess, stderr: () => string, ti
       });
       socket.once("error", () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`docker-registry did not listen on ${port} within ${timeoutMs} ms:\n${stderr()}`));
-        else setTimeout(attempt, 20);
+        if (Date.now() > deadline) {
+          reject(
+            new Error(
+              `docker-registry did not listen on ${port} within ${timeoutMs} ms:\n${stderr()}`,
+            ),
+          );
+        } else setTimeout(attempt, 20);
       });
     };
     attempt();
@@ -102,7 +114,10 @@ export interface RegistryServerOptions {
  * try { console.log(registry.host); } finally { await registry.stop(); }
  * ```
  */
-export async function startRegistry(dir: string, options: RegistryServerOptions = {}): Promise<RegistryServer> {
+export async function startRegistry(
+  dir: string,
+  options: RegistryServerOptions = {},
+): Promise<RegistryServer> {
   mkdirSync(join(dir, "storage"), { recursive: true });
   const port = await freePort();
   const lines = [
@@ -121,10 +136,19 @@ export async function startRegistry(dir: string, options: RegistryServerOptions 
     `  secret: ${randomBytes(16).toString("hex")}`,
   ];
   if (options.tls) {
-    lines.push("  tls:", `    certificate: ${JSON.stringify(options.tls.certFile)}`, `    key: ${JSON.stringify(options.tls.keyFile)}`);
+    lines.push(
+      "  tls:",
+      `    certificate: ${JSON.stringify(options.tls.certFile)}`,
+      `    key: ${JSON.stringify(options.tls.keyFile)}`,
+    );
   }
   if (options.htpasswd) {
-    lines.push("auth:", "  htpasswd:", "    realm: dockwright-test", `    path: ${JSON.stringify(options.htpasswd)}`);
+    lines.push(
+      "auth:",
+      "  htpasswd:",
+      "    realm: dockwright-test",
+      `    path: ${JSON.stringify(options.htpasswd)}`,
+    );
   }
   if (options.token) {
     const t = options.token;
@@ -139,7 +163,9 @@ export async function startRegistry(dir: string, options: RegistryServerOptions 
   }
   const config = join(dir, "config.yml");
   writeFileSync(config, lines.join("\n") + "\n");
-  const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("docker-registry", ["serve", config], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr!.on("data", (c: Uint8Array) => {
     stderr = (stderr + Buffer.from(c).toString("utf8")).slice(-8000);
@@ -189,12 +215,53 @@ export interface Certificates {
 export async function makeCertificates(dir: string): Promise<Certificates> {
   mkdirSync(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
-  await runOk("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=dockwright test CA"]);
-  await runOk("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f("server.key"), "-out", f("server.csr"), "-subj", "/CN=127.0.0.1"]);
-  writeFileSync(f("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
   await runOk("openssl", [
-    "x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-    "-out", f("server.pem"), "-days", "2", "-extfile", f("server.ext"),
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=dockwright test CA",
+  ]);
+  await runOk("openssl", [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("server.key"),
+    "-out",
+    f("server.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  writeFileSync(
+    f("server.ext"),
+    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+  );
+  await runOk("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    f("server.csr"),
+    "-CA",
+    f("ca.pem"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("server.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    f("server.ext"),
   ]);
   return { caFile: f("ca.pem"), certFile: f("server.pem"), keyFile: f("server.key") };
 }
@@ -254,11 +321,28 @@ const b64url = (data: Buffer | string) => Buffer.from(data).toString("base64url"
  * const registry = await startRegistry(dir, { token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certFile } });
  * ```
  */
-export async function startTokenServer(dir: string, users: Record<string, string>): Promise<TokenServer> {
+export async function startTokenServer(
+  dir: string,
+  users: Record<string, string>,
+): Promise<TokenServer> {
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, "token.key");
   const certFile = join(dir, "token.pem");
-  await runOk("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", "/CN=dockwright token signer"]);
+  await runOk("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=dockwright token signer",
+  ]);
   const key = readFileSync(keyFile, "utf8");
   const der = readFileSync(certFile, "utf8").replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
   const service = "dockwright-test";
@@ -279,7 +363,9 @@ export async function startTokenServer(dir: string, users: Record<string, string
     requests.push({ scopes, user, ok });
     if (!ok || url.pathname !== "/token") {
       res.writeHead(401, { "content-type": "application/json" });
-      res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
+      res.end(
+        JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }),
+      );
       return;
     }
     const now = Math.floor(Date.now() / 1000);
@@ -299,12 +385,21 @@ export async function startTokenServer(dir: string, users: Record<string, string
       jti: randomBytes(8).toString("hex"),
       access,
     }));
-    const signature = createSign("RSA-SHA256").update(`${head}.${claims}`).sign(key).toString("base64url");
+    const signature = createSign("RSA-SHA256").update(`${head}.${claims}`).sign(key).toString(
+      "base64url",
+    );
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ token: `${head}.${claims}.${signature}`, expires_in: 300 }));
   });
   const port = await listen(server);
-  return { realm: `http://127.0.0.1:${port}/token`, service, issuer, certFile, requests, stop: () => close(server) };
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    service,
+    issuer,
+    certFile,
+    requests,
+    stop: () => close(server),
+  };
 }
 
 /** One request seen by a {@link Proxy}. */
@@ -362,7 +457,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      const entry: ProxiedRequest = { method: req.method ?? "GET", path: req.url ?? "/", bodyBytes: body.length };
+      const entry: ProxiedRequest = {
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        bodyBytes: body.length,
+      };
       proxy.log.push(entry);
       const fault = proxy.fault?.(entry);
       if (fault?.kind === "status") {
@@ -388,7 +487,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         if (fault?.kind === "replaceStatus") {
           up.resume();
           res.writeHead(status, { "content-type": "application/json" });
-          res.end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: "injected fault after the work was done" }] }));
+          res.end(
+            JSON.stringify({
+              errors: [{ code: "UNKNOWN", message: "injected fault after the work was done" }],
+            }),
+          );
           return;
         }
         res.writeHead(status, headers);

@@ -12,7 +12,15 @@
  */
 
 import { createHash, randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { VmSetupError } from "./errors.ts";
@@ -48,7 +56,12 @@ export async function chooseAccelerator(
 ): Promise<Accelerator> {
   const forced = process.env.DOCKWRIGHT_VM_ACCEL;
   if (forced) {
-    if (forced !== "kvm" && forced !== "tcg") throw new VmSetupError(`DOCKWRIGHT_VM_ACCEL=${forced} is not kvm or tcg`, "set it to kvm or tcg, or unset it to probe");
+    if (forced !== "kvm" && forced !== "tcg") {
+      throw new VmSetupError(
+        `DOCKWRIGHT_VM_ACCEL=${forced} is not kvm or tcg`,
+        "set it to kvm or tcg, or unset it to probe",
+      );
+    }
     return forced;
   }
   try {
@@ -63,15 +76,27 @@ export async function chooseAccelerator(
       return boot.qemu;
     }
   })();
-  const key = createHash("sha256").update(`${bootId()}\0${qemuId}\0${boot.kernel}\0${boot.machine}`).digest("hex").slice(0, 32);
+  const key = createHash("sha256").update(`${bootId()}\0${qemuId}\0${boot.kernel}\0${boot.machine}`)
+    .digest("hex").slice(0, 32);
   const record = join(cacheDir, "vm", `kvm-probe-${key}`);
   if (existsSync(record)) return readFileSync(record, "utf8").trim() === "kvm" ? "kvm" : "tcg";
   const nonce = randomBytes(6).toString("hex");
   const initrd = join(workDir, "probe-initrd");
-  writeRunInitramfs(initrd, baseInitrd, "", guestParams({ nonce, time: Date.now() / 1000, removeLostFound: false, probe: true }));
+  writeRunInitramfs(
+    initrd,
+    baseInitrd,
+    "",
+    guestParams({ nonce, time: Date.now() / 1000, removeLostFound: false, probe: true }),
+  );
   // A working KVM reaches /init in well under a second; a hung one prints nothing at all.
   const out = await runQemu(
-    { ...boot, accel: "kvm", initrd, disks: [], append: `${boot.append ?? ""} earlyprintk=ttyS0 ignore_loglevel`.trim() },
+    {
+      ...boot,
+      accel: "kvm",
+      initrd,
+      disks: [],
+      append: `${boot.append ?? ""} earlyprintk=ttyS0 ignore_loglevel`.trim(),
+    },
     { markers: [`DWPROBE-${nonce}`], forward: false, firstByteMs: 1500, timeoutMs: 15000 },
   );
   const accel: Accelerator = out.protocol.length > 0 ? "kvm" : "tcg";

@@ -44,10 +44,20 @@ export function writeCpio(entries: readonly CpioEntry[]): Uint8Array {
     const name = encoder.encode(path + "\0");
     const fields = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length, 0];
     const header = encoder.encode("070701" + fields.map(hex8).join(""));
-    parts.push(header, name, new Uint8Array(pad4(header.length + name.length)), data, new Uint8Array(pad4(data.length)));
+    parts.push(
+      header,
+      name,
+      new Uint8Array(pad4(header.length + name.length)),
+      data,
+      new Uint8Array(pad4(data.length)),
+    );
   };
   for (const e of entries) {
-    const data = e.type === "symlink" ? encoder.encode(e.linkTarget ?? "") : e.type === "file" ? e.data ?? new Uint8Array() : new Uint8Array();
+    const data = e.type === "symlink"
+      ? encoder.encode(e.linkTarget ?? "")
+      : e.type === "file"
+      ? e.data ?? new Uint8Array()
+      : new Uint8Array();
     add(e.path, TYPE_BITS[e.type] | (e.mode & 0o7777), data);
   }
   add("TRAILER!!!", 0, new Uint8Array());

@@ -13,7 +13,14 @@ import type { Unapplied } from "../root_folder.ts";
 import { VmSetupError } from "./errors.ts";
 import { hostToolPath } from "../shell.ts";
 
-const TYPE_BITS: Record<string, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000 };
+const TYPE_BITS: Record<string, number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+};
 
 function tool(name: string): string {
   const path = hostToolPath(name, ["/sbin", "/usr/sbin"]);
@@ -25,7 +32,12 @@ function tool(name: string): string {
 function debugfsCommands(unapplied: readonly Unapplied[]): string {
   const lines: string[] = [];
   for (const { path, node, missing } of unapplied) {
-    if (/["\n\\]/.test(path)) throw new VmSetupError(`cannot set the owner of /${path} without root (its name has a quote, backslash or newline)`, "build as root");
+    if (/["\n\\]/.test(path)) {
+      throw new VmSetupError(
+        `cannot set the owner of /${path} without root (its name has a quote, backslash or newline)`,
+        "build as root",
+      );
+    }
     const p = `"/${path}"`;
     if (missing) {
       // debugfs' mknod takes a name in the current folder, not a path.
@@ -33,10 +45,16 @@ function debugfsCommands(unapplied: readonly Unapplied[]): string {
       lines.push(`cd "/${slash < 0 ? "" : path.slice(0, slash)}"`);
       const name = `"${path.slice(slash + 1)}"`;
       if (node.type === "fifo") lines.push(`mknod ${name} p`);
-      else lines.push(`mknod ${name} ${node.type === "char" ? "c" : "b"} ${node.devMajor ?? 0} ${node.devMinor ?? 0}`);
+      else {lines.push(
+          `mknod ${name} ${node.type === "char" ? "c" : "b"} ${node.devMajor ?? 0} ${
+            node.devMinor ?? 0
+          }`,
+        );}
       lines.push(`cd "/"`);
     }
-    if (node.type !== "symlink") lines.push(`sif ${p} mode 0${(TYPE_BITS[node.type] | (node.mode & 0o7777)).toString(8)}`);
+    if (node.type !== "symlink") {
+      lines.push(`sif ${p} mode 0${(TYPE_BITS[node.type] | (node.mode & 0o7777)).toString(8)}`);
+    }
     lines.push(`sif ${p} uid ${node.uid ?? 0}`, `sif ${p} gid ${node.gid ?? 0}`);
   }
   return lines.join("\n") + "\n";
@@ -51,14 +69,36 @@ function debugfsCommands(unapplied: readonly Unapplied[]): string {
  * makeRootDisk("/tmp/run/rootfs", "/tmp/run/root.img", 1024, unapplied, "/tmp/run", 0o755);
  * ```
  */
-export function makeRootDisk(folder: string, image: string, sizeMiB: number, unapplied: readonly Unapplied[], workDir: string, rootMode: number): void {
+export function makeRootDisk(
+  folder: string,
+  image: string,
+  sizeMiB: number,
+  unapplied: readonly Unapplied[],
+  workDir: string,
+  rootMode: number,
+): void {
   const mkfs = tool("mkfs.ext4");
   // No journal, no reserved blocks: the disk lives for one run.
-  const r = spawnSync(mkfs, ["-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "root_owner=0:0,nodiscard", "-d", folder, image, `${sizeMiB}M`], { encoding: "utf8" });
+  const r = spawnSync(mkfs, [
+    "-q",
+    "-F",
+    "-m",
+    "0",
+    "-O",
+    "^has_journal",
+    "-E",
+    "root_owner=0:0,nodiscard",
+    "-d",
+    folder,
+    image,
+    `${sizeMiB}M`,
+  ], { encoding: "utf8" });
   if (r.status !== 0) {
     const full = /Could not allocate|No space left|too large|ran out/i.test(r.stderr);
     throw new VmSetupError(
-      full ? `the image's files do not fit into diskSize = ${sizeMiB} MiB` : `mkfs.ext4 failed: ${r.stderr.trim() || r.error}`,
+      full
+        ? `the image's files do not fit into diskSize = ${sizeMiB} MiB`
+        : `mkfs.ext4 failed: ${r.stderr.trim() || r.error}`,
       full ? "raise diskSize" : "check that e2fsprogs (mkfs.ext4 -d) works on this machine",
     );
   }
@@ -68,7 +108,12 @@ export function makeRootDisk(folder: string, image: string, sizeMiB: number, una
   writeFileSync(commands, rootCommand + debugfsCommands(unapplied));
   const d = spawnSync(tool("debugfs"), ["-w", "-f", commands, image], { encoding: "utf8" });
   if (d.status !== 0 || /^(?!debugfs ).*(error|not found|Invalid)/im.test(d.stderr)) {
-    throw new VmSetupError(`debugfs could not set owners on the VM's disk: ${d.stderr.trim().split("\n").slice(-3).join("; ")}`, "build as root, or apt-get install e2fsprogs");
+    throw new VmSetupError(
+      `debugfs could not set owners on the VM's disk: ${
+        d.stderr.trim().split("\n").slice(-3).join("; ")
+      }`,
+      "build as root, or apt-get install e2fsprogs",
+    );
   }
 }
 

@@ -15,7 +15,11 @@
  */
 export class VmSetupError extends Error {
   constructor(problem: string, remedy: string, suggestUserns = true) {
-    super(`runAsRoot: ${problem}; ${remedy}${suggestUserns ? ' (or use runAsRootMode: "userns" to run without a VM)' : ""}`);
+    super(
+      `runAsRoot: ${problem}; ${remedy}${
+        suggestUserns ? ' (or use runAsRootMode: "userns" to run without a VM)' : ""
+      }`,
+    );
     this.name = "VmSetupError";
   }
 }

@@ -35,7 +35,9 @@ export interface GuestParams {
  * ```
  */
 export function guestParams(p: GuestParams): string {
-  return `DW_NONCE=${p.nonce}\nDW_TIME=${Math.floor(p.time)}\nDW_RMLF=${p.removeLostFound ? 1 : 0}\nDW_PROBE=${p.probe ? 1 : 0}\n`;
+  return `DW_NONCE=${p.nonce}\nDW_TIME=${Math.floor(p.time)}\nDW_RMLF=${
+    p.removeLostFound ? 1 : 0
+  }\nDW_PROBE=${p.probe ? 1 : 0}\n`;
 }
 
 /**

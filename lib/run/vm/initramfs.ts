@@ -34,7 +34,9 @@ const OPTIONAL = ["crc32c_generic"];
  * const base = baseInitramfs({ busybox: "/bin/busybox", modulesDir, machine: "microvm", cacheDir });
  * ```
  */
-export function baseInitramfs(o: { busybox: string; modulesDir: string | null; machine: Machine; cacheDir: string }): string {
+export function baseInitramfs(
+  o: { busybox: string; modulesDir: string | null; machine: Machine; cacheDir: string },
+): string {
   const busybox = readFileSync(o.busybox);
   const init = guestInit();
   const modules = resolveModules(o.modulesDir ?? "/nonexistent", MODULES[o.machine], OPTIONAL);
@@ -45,11 +47,23 @@ export function baseInitramfs(o: { busybox: string; modulesDir: string | null; m
   if (existsSync(target)) return target;
   const enc = new TextEncoder();
   const entries: CpioEntry[] = [
-    ...["bin", "dev", "proc", "sys", "mnt", "tmp", "lib", "lib/modules", "dw"].map((path): CpioEntry => ({ path, type: "directory", mode: 0o755 })),
+    ...["bin", "dev", "proc", "sys", "mnt", "tmp", "lib", "lib/modules", "dw"].map((
+      path,
+    ): CpioEntry => ({ path, type: "directory", mode: 0o755 })),
     { path: "bin/busybox", type: "file", mode: 0o755, data: busybox },
     { path: "init", type: "file", mode: 0o755, data: enc.encode(init) },
-    { path: "lib/modules/order", type: "file", mode: 0o644, data: enc.encode(modules.map((m) => m.name).join("\n") + "\n") },
-    ...modules.map((m): CpioEntry => ({ path: `lib/modules/${m.name}.ko`, type: "file", mode: 0o644, data: m.bytes })),
+    {
+      path: "lib/modules/order",
+      type: "file",
+      mode: 0o644,
+      data: enc.encode(modules.map((m) => m.name).join("\n") + "\n"),
+    },
+    ...modules.map((m): CpioEntry => ({
+      path: `lib/modules/${m.name}.ko`,
+      type: "file",
+      mode: 0o644,
+      data: m.bytes,
+    })),
   ];
   mkdirSync(dir, { recursive: true });
   writeFileAtomicallySync(target, writeCpio(entries));
@@ -65,7 +79,13 @@ export function baseInitramfs(o: { busybox: string; modulesDir: string | null; m
  * writeRunInitramfs("/tmp/run/initrd", base, "set -e\ntrue\n", "DW_NONCE=ab\n");
  * ```
  */
-export function writeRunInitramfs(path: string, base: string, script: string, params: string, extra = ""): void {
+export function writeRunInitramfs(
+  path: string,
+  base: string,
+  script: string,
+  params: string,
+  extra = "",
+): void {
   const enc = new TextEncoder();
   const run = writeCpio([
     { path: "dw/script", type: "file", mode: 0o755, data: enc.encode(script) },

@@ -24,7 +24,17 @@
 
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { release, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
@@ -71,13 +81,22 @@ function modulesFor(kernel: string, version: string): string | null {
   const configured = process.env.DOCKWRIGHT_VM_MODULES;
   if (configured) {
     if (!existsSync(configured)) {
-      throw new VmSetupError(`DOCKWRIGHT_VM_MODULES=${configured} does not exist`, "point it at the kernel's lib/modules/<version> folder");
+      throw new VmSetupError(
+        `DOCKWRIGHT_VM_MODULES=${configured} does not exist`,
+        "point it at the kernel's lib/modules/<version> folder",
+      );
     }
     return configured;
   }
   if (!version) return null;
   const root = dirname(dirname(kernel));
-  for (const dir of [join(root, "lib/modules", version), join(root, "usr/lib/modules", version), join("/lib/modules", version)]) {
+  for (
+    const dir of [
+      join(root, "lib/modules", version),
+      join(root, "usr/lib/modules", version),
+      join("/lib/modules", version),
+    ]
+  ) {
     if (existsSync(dir)) return dir;
   }
   return null;
@@ -111,13 +130,22 @@ function readable(path: string): boolean {
 export function findKernel(cacheDir: string): KernelFiles {
   const configured = process.env.DOCKWRIGHT_VM_KERNEL;
   if (configured) {
-    if (!existsSync(configured)) throw new VmSetupError(`DOCKWRIGHT_VM_KERNEL=${configured} does not exist`, INSTALL_HINT);
-    if (!readable(configured)) throw new VmSetupError(`DOCKWRIGHT_VM_KERNEL=${configured} is not readable`, "make it readable (chmod a+r) or copy it");
+    if (!existsSync(configured)) {
+      throw new VmSetupError(`DOCKWRIGHT_VM_KERNEL=${configured} does not exist`, INSTALL_HINT);
+    }
+    if (!readable(configured)) {
+      throw new VmSetupError(
+        `DOCKWRIGHT_VM_KERNEL=${configured} is not readable`,
+        "make it readable (chmod a+r) or copy it",
+      );
+    }
     const version = versionOf(configured);
     return { kernel: configured, version, modulesDir: modulesFor(configured, version) };
   }
   const candidates: string[] = [];
-  for (const cache of new Set([cacheDir, defaultCacheDir()])) candidates.push(...kernelsIn(join(cache, "vm-kernel", "boot")));
+  for (const cache of new Set([cacheDir, defaultCacheDir()])) {
+    candidates.push(...kernelsIn(join(cache, "vm-kernel", "boot")));
+  }
   const running = `/boot/vmlinuz-${release()}`;
   candidates.push(running, ...kernelsIn("/boot").filter((k) => k !== running));
   const unreadable: string[] = [];
@@ -129,17 +157,24 @@ export function findKernel(cacheDir: string): KernelFiles {
     }
     const version = versionOf(kernel);
     const modulesDir = modulesFor(kernel, version);
-    if (modulesDir || kernel === candidates[candidates.length - 1]) return { kernel, version, modulesDir };
+    if (modulesDir || kernel === candidates[candidates.length - 1]) {
+      return { kernel, version, modulesDir };
+    }
   }
   if (unreadable.length > 0) {
-    throw new VmSetupError(`the kernel ${unreadable[0]} is not readable by this user`, `${INSTALL_HINT}; or make it readable`);
+    throw new VmSetupError(
+      `the kernel ${unreadable[0]} is not readable by this user`,
+      `${INSTALL_HINT}; or make it readable`,
+    );
   }
   throw new VmSetupError("no kernel was found for the VM", INSTALL_HINT);
 }
 
 /** True when the ELF file has a PVH entry note (Xen note type 18), which `-M microvm` needs to boot it. */
 function hasPvhNote(elf: Uint8Array): boolean {
-  if (elf[0] !== 0x7f || elf[1] !== 0x45 || elf[2] !== 0x4c || elf[3] !== 0x46 || elf[4] !== 2) return false;
+  if (elf[0] !== 0x7f || elf[1] !== 0x45 || elf[2] !== 0x4c || elf[3] !== 0x46 || elf[4] !== 2) {
+    return false;
+  }
   const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
   const phoff = Number(v.getBigUint64(0x20, true));
   const phentsize = v.getUint16(0x36, true);
@@ -153,7 +188,10 @@ function hasPvhNote(elf: Uint8Array): boolean {
       const namesz = v.getUint32(off, true);
       const descsz = v.getUint32(off + 4, true);
       const type = v.getUint32(off + 8, true);
-      const name = new TextDecoder().decode(elf.subarray(off + 12, off + 12 + namesz)).replace(/\0+$/, "");
+      const name = new TextDecoder().decode(elf.subarray(off + 12, off + 12 + namesz)).replace(
+        /\0+$/,
+        "",
+      );
       if (name === "Xen" && type === 18) return true;
       off += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3);
     }
@@ -178,7 +216,13 @@ function decompressPayload(image: Uint8Array): Uint8Array | null {
     const dir = mkdtempSync(join(tmpdir(), "dockwright-vmlinux-"));
     try {
       writeFileSync(join(dir, "payload.xz"), image.subarray(xz));
-      const status = spawnSync("sh", ["-c", 'exec xz -dc --single-stream "$1" > "$2"', "sh", join(dir, "payload.xz"), join(dir, "vmlinux")]).status;
+      const status = spawnSync("sh", [
+        "-c",
+        'exec xz -dc --single-stream "$1" > "$2"',
+        "sh",
+        join(dir, "payload.xz"),
+        join(dir, "vmlinux"),
+      ]).status;
       return status === 0 ? readFileSync(join(dir, "vmlinux")) : null;
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -187,7 +231,8 @@ function decompressPayload(image: Uint8Array): Uint8Array | null {
   const zstd = findMagic(image, [0x28, 0xb5, 0x2f, 0xfd]);
   if (zstd >= 0) {
     try {
-      return (zlib as unknown as { zstdDecompressSync(b: Uint8Array): Uint8Array }).zstdDecompressSync(image.subarray(zstd));
+      return (zlib as unknown as { zstdDecompressSync(b: Uint8Array): Uint8Array })
+        .zstdDecompressSync(image.subarray(zstd));
     } catch {
       return null;
     }

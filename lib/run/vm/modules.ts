@@ -34,7 +34,11 @@ export function modinfo(ko: Uint8Array): Map<string, string> {
   const shstrndx = view.getUint16(0x3e, true);
   const section = (i: number) => {
     const at = shoff + i * shentsize;
-    return { name: view.getUint32(at, true), offset: Number(view.getBigUint64(at + 0x18, true)), size: Number(view.getBigUint64(at + 0x20, true)) };
+    return {
+      name: view.getUint32(at, true),
+      offset: Number(view.getBigUint64(at + 0x18, true)),
+      size: Number(view.getBigUint64(at + 0x20, true)),
+    };
   };
   const strtab = section(shstrndx);
   const decoder = new TextDecoder();
@@ -55,10 +59,15 @@ function readModule(path: string, ext: string | undefined): Uint8Array {
   const raw = readFileSync(path);
   if (ext === undefined) return raw;
   if (ext === ".gz") return zlib.gunzipSync(raw);
-  if (ext === ".zst") return (zlib as unknown as { zstdDecompressSync(b: Uint8Array): Uint8Array }).zstdDecompressSync(raw);
+  if (ext === ".zst") {
+    return (zlib as unknown as { zstdDecompressSync(b: Uint8Array): Uint8Array })
+      .zstdDecompressSync(raw);
+  }
   // The file as an argument, not piped in: Deno's spawnSync deadlocks on large input and output.
   const r = spawnSync("xz", ["-dc", path], { maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new VmSetupError(`cannot decompress ${path} (xz -dc failed)`, "apt-get install xz-utils");
+  if (r.status !== 0) {
+    throw new VmSetupError(`cannot decompress ${path} (xz -dc failed)`, "apt-get install xz-utils");
+  }
   return r.stdout;
 }
 
@@ -72,14 +81,20 @@ function readModule(path: string, ext: string | undefined): Uint8Array {
  * // ["virtio", "virtio_ring", "virtio_mmio", "virtio_blk", "crc16", "mbcache", "jbd2", "ext4"]
  * ```
  */
-export function resolveModules(modulesDir: string, wanted: readonly string[], optional: readonly string[] = []): KernelModule[] {
+export function resolveModules(
+  modulesDir: string,
+  wanted: readonly string[],
+  optional: readonly string[] = [],
+): KernelModule[] {
   const files = new Map<string, { path: string; ext?: string }>();
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (e.isDirectory()) walk(join(dir, e.name));
       else {
         const m = MODULE_FILE.exec(e.name);
-        if (m && !files.has(norm(m[1]))) files.set(norm(m[1]), { path: join(dir, e.name), ext: m[2] });
+        if (m && !files.has(norm(m[1]))) {
+          files.set(norm(m[1]), { path: join(dir, e.name), ext: m[2] });
+        }
       }
     }
   };
@@ -101,13 +116,17 @@ export function resolveModules(modulesDir: string, wanted: readonly string[], op
     if (!file) {
       if (isOptional) return;
       throw new VmSetupError(
-        `the kernel module ${n} (needed by ${chain.join(" <- ") || "the runAsRoot VM"}) is neither built into the kernel nor in ${modulesDir}`,
+        `the kernel module ${n} (needed by ${
+          chain.join(" <- ") || "the runAsRoot VM"
+        }) is neither built into the kernel nor in ${modulesDir}`,
         "point DOCKWRIGHT_VM_MODULES at the lib/modules/<version> folder of the kernel in DOCKWRIGHT_VM_KERNEL",
       );
     }
     done.add(n);
     const bytes = readModule(file.path, file.ext);
-    for (const dep of (modinfo(bytes).get("depends") ?? "").split(",").filter(Boolean)) visit(dep, false, [n, ...chain]);
+    for (const dep of (modinfo(bytes).get("depends") ?? "").split(",").filter(Boolean)) {
+      visit(dep, false, [n, ...chain]);
+    }
     out.push({ name: n, bytes });
   };
   for (const w of wanted) visit(w, false, []);

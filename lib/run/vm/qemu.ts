@@ -52,7 +52,10 @@ export interface QemuOutcome {
 export function findQemu(): string {
   const configured = process.env.DOCKWRIGHT_QEMU;
   if (arch() !== "x64" && !configured) {
-    throw new VmSetupError(`the VM supports x86-64 hosts only (this one is ${arch()})`, "set DOCKWRIGHT_QEMU to a qemu-system binary for this machine");
+    throw new VmSetupError(
+      `the VM supports x86-64 hosts only (this one is ${arch()})`,
+      "set DOCKWRIGHT_QEMU to a qemu-system binary for this machine",
+    );
   }
   const qemu = configured || "qemu-system-x86_64";
   if (configured) {
@@ -60,11 +63,19 @@ export function findQemu(): string {
       accessSync(configured, constants.X_OK);
       return configured;
     } catch {
-      throw new VmSetupError(`DOCKWRIGHT_QEMU=${configured} is not an executable`, "point it at qemu-system-x86_64, or unset it");
+      throw new VmSetupError(
+        `DOCKWRIGHT_QEMU=${configured} is not an executable`,
+        "point it at qemu-system-x86_64, or unset it",
+      );
     }
   }
   const path = hostToolPath(qemu);
-  if (!path) throw new VmSetupError(`${qemu} was not found`, "apt-get install --no-install-recommends qemu-system-x86 (or set DOCKWRIGHT_QEMU)");
+  if (!path) {
+    throw new VmSetupError(
+      `${qemu} was not found`,
+      "apt-get install --no-install-recommends qemu-system-x86 (or set DOCKWRIGHT_QEMU)",
+    );
+  }
   return path;
 }
 
@@ -95,15 +106,40 @@ function tscArgs(): string {
 export function qemuArgs(b: QemuBoot): string[] {
   const device = b.machine === "microvm" ? "virtio-blk-device" : "virtio-blk-pci";
   const args = [
-    "-M", b.machine, "-accel", b.accel, "-cpu", "max", "-smp", "1", "-m", String(b.memoryMiB),
-    "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
-    "-kernel", b.kernel, "-initrd", b.initrd,
+    "-M",
+    b.machine,
+    "-accel",
+    b.accel,
+    "-cpu",
+    "max",
+    "-smp",
+    "1",
+    "-m",
+    String(b.memoryMiB),
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-kernel",
+    b.kernel,
+    "-initrd",
+    b.initrd,
     // DOCKWRIGHT_DEBUG shows the kernel's boot messages too.
-    "-append", `console=ttyS0 ${process.env.DOCKWRIGHT_DEBUG ? "ignore_loglevel" : "quiet loglevel=1"} panic=-1 ${b.accel === "tcg" ? tscArgs() : ""} ${b.append ?? ""}`.replace(/ +/g, " ").trim(),
+    "-append",
+    `console=ttyS0 ${
+      process.env.DOCKWRIGHT_DEBUG ? "ignore_loglevel" : "quiet loglevel=1"
+    } panic=-1 ${b.accel === "tcg" ? tscArgs() : ""} ${b.append ?? ""}`.replace(/ +/g, " ").trim(),
   ];
   b.disks.forEach((disk, i) => {
     // qemu option values escape a comma by doubling it.
-    args.push("-drive", `id=d${i},file=${disk.replaceAll(",", ",,")},format=raw,if=none,cache=unsafe`, "-device", `${device},drive=d${i}`);
+    args.push(
+      "-drive",
+      `id=d${i},file=${disk.replaceAll(",", ",,")},format=raw,if=none,cache=unsafe`,
+      "-device",
+      `${device},drive=d${i}`,
+    );
   });
   return args;
 }
@@ -122,7 +158,13 @@ export function qemuArgs(b: QemuBoot): string[] {
  */
 export function runQemu(
   boot: QemuBoot,
-  o: { markers: string[]; forward: boolean; firstByteMs?: number; timeoutMs?: number; boot?: { marker: string; withinMs: number } },
+  o: {
+    markers: string[];
+    forward: boolean;
+    firstByteMs?: number;
+    timeoutMs?: number;
+    boot?: { marker: string; withinMs: number };
+  },
 ): Promise<QemuOutcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(boot.qemu, qemuArgs(boot), { stdio: ["pipe", "pipe", "pipe"] });
@@ -148,7 +190,9 @@ export function runQemu(
       timers.push(setTimeout(() => {
         if (!booted) {
           outcome.silent = true;
-          outcome.diagnostics.push(`dw: the VM did not reach its init within ${o.boot!.withinMs} ms`);
+          outcome.diagnostics.push(
+            `dw: the VM did not reach its init within ${o.boot!.withinMs} ms`,
+          );
           kill();
         }
       }, o.boot.withinMs));
@@ -182,12 +226,19 @@ export function runQemu(
       }
     });
     child.stderr!.on("data", (chunk: Uint8Array) => {
-      for (const l of new TextDecoder().decode(chunk).split("\n")) if (l.trim()) outcome.diagnostics.push(`qemu: ${l}`);
+      for (const l of new TextDecoder().decode(chunk).split("\n")) {
+        if (l.trim()) outcome.diagnostics.push(`qemu: ${l}`);
+      }
     });
     child.on("error", (e) => {
       process.off("exit", kill);
       for (const t of timers) clearTimeout(t);
-      reject(new VmSetupError(`cannot start ${boot.qemu} (${(e as NodeJS.ErrnoException).code})`, "apt-get install --no-install-recommends qemu-system-x86"));
+      reject(
+        new VmSetupError(
+          `cannot start ${boot.qemu} (${(e as NodeJS.ErrnoException).code})`,
+          "apt-get install --no-install-recommends qemu-system-x86",
+        ),
+      );
     });
     child.on("close", (code) => {
       process.off("exit", kill);
