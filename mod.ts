@@ -24,9 +24,9 @@ export { mergeImages } from "./lib/dsl/merge_images.ts";
 export type { MergeImagesOptions, MergeInput } from "./lib/dsl/merge_images.ts";
 export { Artifact, buildArtifact, isArtifact } from "./lib/dsl/artifact.ts";
 export type { ArtifactOptions, ArtifactResult } from "./lib/dsl/artifact.ts";
-export { RUN_AS_ROOT_MODES } from "./lib/run/run_as_root.ts";
-export type { RunAsRootMode } from "./lib/run/run_as_root.ts";
-export { VmSetupError } from "./lib/run/vm/errors.ts";
+export { RUN_AS_ROOT_MODES } from "./lib/build/run/run_as_root.ts";
+export type { RunAsRootMode } from "./lib/build/run/run_as_root.ts";
+export { VmSetupError } from "./lib/build/run/vm/errors.ts";
 export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
 export {
   buildLayeredImage,
@@ -79,13 +79,13 @@ export type { ModuleMeta } from "./lib/cli/main.ts";
 export { runCli } from "./lib/cli/run_cli.ts";
 export { pullImage } from "./lib/dsl/pull_image.ts";
 export type { PullImageArgs } from "./lib/dsl/pull_image.ts";
-export { MANIFEST_FORMATS, push, pushIndex } from "./lib/registry/push.ts";
+export { MANIFEST_FORMATS, push, pushIndex } from "./lib/transport/registry/push.ts";
 export type {
   ManifestFormat,
   PushedLayer,
   PushIndexResult,
   PushOptions,
   PushResult,
-} from "./lib/registry/push.ts";
-export type { RegistryOptions } from "./lib/registry/client.ts";
-export { RegistryAuthError, RegistryError, RegistryNotFoundError } from "./lib/registry/errors.ts";
+} from "./lib/transport/registry/push.ts";
+export type { RegistryOptions } from "./lib/transport/registry/client.ts";
+export { RegistryAuthError, RegistryError, RegistryNotFoundError } from "./lib/transport/registry/errors.ts";

@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BlobStore } from "../lib/cache/blob_store.ts";
 import type { Compressor } from "../lib/codec/compress.ts";
-import { writeLayer } from "../lib/image/write_layer.ts";
+import { writeLayer } from "../lib/build/write_layer.ts";
 import { FileTree } from "../lib/tree/file_tree.ts";
 import { addHostPath } from "../lib/tree/host_source.ts";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { build } from "../mod.ts";
 import { inCI, lazyPodman, requireTools, rmrf, tempDir } from "./helpers/tools.ts";
 import { defaultCacheDir } from "../lib/cache/blob_store.ts";
-import { findKernel } from "../lib/run/vm/kernel.ts";
+import { findKernel } from "../lib/build/run/vm/kernel.ts";
 import { ROOT } from "./helpers/dockwright.ts";
 
 const EXAMPLES: Array<{ dir: string; image: string; expect: RegExp; needs: string[] }> = [

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobStore } from "../lib/cache/blob_store.ts";
-import { ImageFormatError, readImage } from "../lib/image/read_image.ts";
+import { ImageFormatError, readImage } from "../lib/transport/read_image.ts";
 import { TarUnsafePathError } from "../lib/tar/errors.ts";
 import { build, buildImage, writeTextDir } from "../mod.ts";
 import {

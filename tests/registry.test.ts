@@ -17,13 +17,13 @@ import * as http from "node:http";
 import { Buffer } from "node:buffer";
 import { BlobStore } from "../lib/cache/blob_store.ts";
 import type { Digest } from "../lib/codec/sha256.ts";
-import { parseChallenge } from "../lib/registry/auth.ts";
-import { Credentials, findCredentials } from "../lib/registry/credentials.ts";
-import { parseSha256, sri, toNix32 } from "../lib/registry/archive_hash.ts";
-import { choosePlatform } from "../lib/registry/platform.ts";
-import { RegistryClient } from "../lib/registry/client.ts";
-import { pull } from "../lib/registry/pull.ts";
-import { parseReference } from "../lib/registry/reference.ts";
+import { parseChallenge } from "../lib/transport/registry/auth.ts";
+import { Credentials, findCredentials } from "../lib/transport/registry/credentials.ts";
+import { parseSha256, sri, toNix32 } from "../lib/transport/registry/archive_hash.ts";
+import { choosePlatform } from "../lib/model/platform.ts";
+import { RegistryClient } from "../lib/transport/registry/client.ts";
+import { pull } from "../lib/transport/registry/pull.ts";
+import { parseReference } from "../lib/model/reference.ts";
 import {
   AttributeError,
   build,

@@ -17,7 +17,7 @@ import {
 import { join } from "node:path";
 import process from "node:process";
 import { build, buildImage, buildImageWithNixDb, writeTextDir } from "../mod.ts";
-import { findKernel } from "../lib/run/vm/kernel.ts";
+import { findKernel } from "../lib/build/run/vm/kernel.ts";
 import {
   inCI,
   lazyPodman,

@@ -26,7 +26,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
-import { discardTemp, releaseTemp, tempPathFor } from "../util/temp_files.ts";
+import { discardTemp, releaseTemp, tempPathFor } from "../host/temp_files.ts";
 
 /** A blob's identity: its digest and byte size. */
 export interface BlobRef {

@@ -20,8 +20,8 @@ import {
 } from "../dsl/build.ts";
 import type { ImageDefinition } from "../dsl/image_definition.ts";
 import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
-import { MANIFEST_FORMATS, type ManifestFormat, push } from "../registry/push.ts";
-import { InvalidReferenceError, parseReference } from "../registry/reference.ts";
+import { MANIFEST_FORMATS, type ManifestFormat, push } from "../transport/registry/push.ts";
+import { InvalidReferenceError, parseReference } from "../model/reference.ts";
 import type { NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 

@@ -5,7 +5,7 @@
  */
 
 import process from "node:process";
-import { AttributeError } from "../dsl/errors.ts";
+import { AttributeError, OptionError } from "../dsl/errors.ts";
 import { UsageError } from "./usage_error.ts";
 
 /**
@@ -19,7 +19,7 @@ import { UsageError } from "./usage_error.ts";
  */
 export function reportError(error: unknown): number {
   const debug = Boolean(process.env.DOCKWRIGHT_DEBUG);
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof OptionError) {
     process.stderr.write(`error: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ""}`);
     return 2;
   }

@@ -10,7 +10,7 @@
 import { resolve } from "node:path";
 import { BlobStore } from "../cache/blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
-import { Progress } from "../util/progress.ts";
+import { Progress } from "../host/progress.ts";
 import { type BuildContext, createContext } from "./image_definition.ts";
 
 /** What an artifact's build wrote; the `--json` output of the command line for it. */

@@ -13,19 +13,19 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { BlobStore } from "../cache/blob_store.ts";
 import { type Compressor, COMPRESSOR_EXTENSION, compressorId } from "../codec/compress.ts";
-import type { BuiltImage } from "../image/image.ts";
-import { layersForSink } from "../image/convert_layers.ts";
-import { ociManifest } from "../image/manifest.ts";
-import { OCI } from "../image/media_types.ts";
-import { dockerArchiveEntries, writeDockerArchive } from "../sink/docker_archive.ts";
+import type { BuiltImage } from "../model/image.ts";
+import { layersForSink } from "../cache/layer_encodings.ts";
+import { ociManifest } from "../model/manifest.ts";
+import { OCI } from "../model/media_types.ts";
+import { dockerArchiveEntries, writeDockerArchive } from "../transport/docker_archive/write.ts";
 import { writeTar } from "../tar/writer.ts";
-import { checkOutputFolder, writeAtomically } from "../util/atomic.ts";
-import { UsageError } from "../cli/usage_error.ts";
+import { checkOutputFolder, writeAtomically } from "../host/atomic.ts";
+import { OptionError } from "./errors.ts";
 import { repositoryName } from "./image_attrs.ts";
-import { writeOciArchive, writeOciLayout } from "../sink/oci_layout.ts";
-import { Progress } from "../util/progress.ts";
+import { writeOciArchive, writeOciLayout } from "../transport/oci_layout/write.ts";
+import { Progress } from "../host/progress.ts";
 import { createContext, type ImageDefinition } from "./image_definition.ts";
-import { shellQuote } from "../run/shell.ts";
+import { shellQuote } from "../host/shell.ts";
 import { type Artifact, type ArtifactResult, buildArtifact, isArtifact } from "./artifact.ts";
 
 /** Output formats. */
@@ -154,7 +154,7 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
   const slash = value.lastIndexOf("/");
   const colon = value.lastIndexOf(":");
   if (colon <= slash || colon === value.length - 1) {
-    throw new UsageError(
+    throw new OptionError(
       `--repo_tag ${JSON.stringify(value)} needs the form NAME:TAG`,
       "e.g. -t hello:latest",
     );
@@ -163,10 +163,10 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
   const tag = value.slice(colon + 1);
   repositoryName("--repo_tag", repoName.toLowerCase());
   if (repoName !== repoName.toLowerCase()) {
-    throw new UsageError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
+    throw new OptionError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
   }
   if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
-    throw new UsageError(
+    throw new OptionError(
       `--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(tag)} is not a valid tag`,
     );
   }
@@ -195,7 +195,7 @@ export async function build(
       options.format !== undefined &&
       !(image.builder === "mergeImages" && options.format === "docker-archive")
     ) {
-      throw new UsageError(
+      throw new OptionError(
         `${image.builder} writes one ${
           image.builder === "mergeImages" ? "docker-archive" : "root-file-system tar"
         }; --format does not apply`,
@@ -203,7 +203,7 @@ export async function build(
       );
     }
     if (options.repoTag !== undefined) {
-      throw new UsageError(
+      throw new OptionError(
         `${image.builder} keeps the names and tags of its images; --repo_tag does not apply`,
         "drop --repo_tag",
       );

@@ -13,24 +13,17 @@
 
 import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
 import { sha256Hex } from "../codec/sha256.ts";
-import { jqBytes, nixJsonOrder } from "../image/config.ts";
-import type { BuiltImage } from "../image/image.ts";
-import { writeLayer } from "../image/write_layer.ts";
-import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
+import { jqBytes, nixJsonOrder } from "../model/config_json.ts";
+import type { BuiltImage } from "../model/image.ts";
+import { writeLayer } from "../build/write_layer.ts";
+import { SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import {
-  hostArchitecture,
-  isArchitecture,
-  isImageConfig,
-  isImageName,
-  isTag,
-  isTimestamp,
-  repositoryName,
-  resolveTimestamp,
-} from "./image_attrs.ts";
-import { buildTree, type ResolvedSource, resolveSources, type Source } from "./sources.ts";
+import { isArchitecture, isImageConfig, isImageName, isTag, isTimestamp, repositoryName, resolveTimestamp } from "./image_attrs.ts";
+import { hostArchitecture } from "../model/platform.ts";
+import { resolveSources, type Source } from "./sources.ts";
+import { buildTree, type ResolvedSource } from "../tree/sources.ts";
 import {
   type Check,
   isAttrs,
@@ -48,27 +41,27 @@ import {
   resolveFromImage,
 } from "./from_image.ts";
 import { mkdirSync } from "node:fs";
-import { discardTemp, tempPathFor } from "../util/temp_files.ts";
+import { discardTemp, tempPathFor } from "../host/temp_files.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { flattenLayers } from "../image/flatten.ts";
-import type { BaseImage } from "../image/read_image.ts";
-import { materializeTree, readTreeBack } from "../run/materialize.ts";
-import { nixDbScript } from "../run/nix_db.ts";
+import { flattenLayers } from "../tree/flatten.ts";
+import type { BaseImage } from "../transport/read_image.ts";
+import { materializeTree, readTreeBack } from "../build/run/materialize.ts";
+import { nixDbScript } from "../build/run/nix_db.ts";
 import {
   overlayTree,
   RUN_AS_ROOT_MODES,
   runAsRootLayer,
   type RunAsRootMode,
-} from "../run/run_as_root.ts";
-import { runShell } from "../run/shell.ts";
+} from "../build/run/run_as_root.ts";
+import { runShell } from "../host/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import type { Layer } from "../image/layer.ts";
+import type { Layer } from "../model/layer.ts";
 import { closureEntries, layerMemberNames, referencedStorePaths } from "../store/layer_closure.ts";
-import { classifyContents } from "../layered/contents.ts";
+import { classifyContents } from "../build/layered/contents.ts";
 
 /** The Docker image config object (`config` attribute), passed through as Nix does. */
 export interface ImageConfig {

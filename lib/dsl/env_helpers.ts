@@ -19,8 +19,8 @@
 
 import { existsSync, realpathSync } from "node:fs";
 import process from "node:process";
-import { staticBusyboxPath } from "../run/busybox.ts";
-import { MissingToolError } from "../run/shell.ts";
+import { staticBusyboxPath } from "../host/busybox.ts";
+import { MissingToolError } from "../host/shell.ts";
 import { GeneratedTree } from "../tree/generated_tree.ts";
 import { AttributeError } from "./errors.ts";
 import type { Source, SourceList } from "./sources.ts";

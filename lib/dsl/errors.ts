@@ -20,6 +20,23 @@ export class AttributeError extends Error {
   }
 }
 
+/**
+ * A build option that cannot apply (for example `--format` on an
+ * `exportImage` value, or a malformed `--repo_tag`); `hint` says what to do.
+ * The command line reports it like a usage error (exit 2).
+ *
+ * @example
+ * ```ts
+ * throw new OptionError("--repo_tag \"x\" needs the form NAME:TAG", "e.g. -t hello:latest");
+ * ```
+ */
+export class OptionError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = "OptionError";
+  }
+}
+
 /** Edit distance, for "did you mean" hints. */
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);

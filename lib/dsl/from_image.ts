@@ -7,8 +7,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BaseImage, type ImageConfigJson, readImage } from "../image/read_image.ts";
-import { repoTag } from "../image/image.ts";
+import { type BaseImage, type ImageConfigJson, readImage } from "../transport/read_image.ts";
+import { repoTag } from "../model/image.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, type ImageDefinition, isImageDefinition } from "./image_definition.ts";
 

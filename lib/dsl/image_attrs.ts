@@ -27,29 +27,6 @@ export const GOARCH = [
   "wasm",
 ] as const;
 
-/**
- * The host's GOARCH, Nix's `defaultArchitecture`.
- *
- * @example
- * ```ts
- * hostArchitecture(); // "amd64" on x86-64
- * ```
- */
-export function hostArchitecture(): string {
-  const map: Record<string, string> = {
-    x64: "amd64",
-    arm64: "arm64",
-    ia32: "386",
-    arm: "arm",
-    ppc64: "ppc64le",
-    s390x: "s390x",
-    riscv64: "riscv64",
-    loong64: "loong64",
-    mips: "mips",
-    mipsel: "mipsle",
-  };
-  return map[process.arch] ?? process.arch;
-}
 
 /** `architecture` must be a GOARCH value (Docker rejects `arm32v7` and the like). */
 export const isArchitecture: Check = (fn, attr, v) => {

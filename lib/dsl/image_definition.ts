@@ -7,8 +7,8 @@
 
 import type { BlobStore } from "../cache/blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
-import type { BuiltImage } from "../image/image.ts";
-import type { Progress } from "../util/progress.ts";
+import type { BuiltImage } from "../model/image.ts";
+import type { Progress } from "../host/progress.ts";
 
 /** What a definition needs while it is being built. */
 export interface BuildContext {

@@ -15,29 +15,29 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { discardTemp, tempPathFor } from "../util/temp_files.ts";
+import { discardTemp, tempPathFor } from "../host/temp_files.ts";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { createHash } from "node:crypto";
 import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
-import type { BuiltImage } from "../image/image.ts";
-import type { Layer } from "../image/layer.ts";
-import { writeLayer } from "../image/write_layer.ts";
-import { classifyContents, customisationTree } from "../layered/contents.ts";
-import { streamConfigBytes } from "../layered/stream_config.ts";
-import { parseFakerootState } from "../run/fakeroot_state.ts";
-import { materializeTree, readTreeBack } from "../run/materialize.ts";
-import { requireHostTool, runShell } from "../run/shell.ts";
-import { staticBusyboxPath } from "../run/busybox.ts";
+import type { BuiltImage } from "../model/image.ts";
+import type { Layer } from "../model/layer.ts";
+import { writeLayer } from "../build/write_layer.ts";
+import { classifyContents, customisationTree } from "../build/layered/contents.ts";
+import { streamConfigBytes } from "../build/layered/stream_config.ts";
+import { parseFakerootState } from "../build/run/fakeroot_state.ts";
+import { materializeTree, readTreeBack } from "../build/run/materialize.ts";
+import { requireHostTool, runShell } from "../host/shell.ts";
+import { staticBusyboxPath } from "../host/busybox.ts";
 import { closureOf, type GraphNode, parseClosureGraph } from "../store/closure_graph.ts";
 import { autoLayer, layerBudget, runPipeline, validatePipeline } from "../store/layering/mod.ts";
 import { narSizeOfFile, narSizeOfFlatDir } from "../store/nar_size.ts";
 import { queryNixClosure } from "../store/nix_store.ts";
-import { nixDbScript } from "../run/nix_db.ts";
+import { nixDbScript } from "../build/run/nix_db.ts";
 import { storeLayerEntries } from "../store/store_layer.ts";
 import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
-import { SOURCE_DATE_EPOCH } from "../sink/docker_archive.ts";
+import { SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
 import type { FileTree } from "../tree/file_tree.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
@@ -49,17 +49,8 @@ import {
 } from "./from_image.ts";
 import type { ImageConfig } from "./build_image.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import {
-  epochSeconds,
-  hostArchitecture,
-  isArchitecture,
-  isImageConfig,
-  isImageName,
-  isTag,
-  isTimestamp,
-  repositoryName,
-  resolveTimestamp,
-} from "./image_attrs.ts";
+import { epochSeconds, isArchitecture, isImageConfig, isImageName, isTag, isTimestamp, repositoryName, resolveTimestamp } from "./image_attrs.ts";
+import { hostArchitecture } from "../model/platform.ts";
 import { resolveSources, type Source } from "./sources.ts";
 import {
   type Check,
@@ -71,7 +62,7 @@ import {
   oneOf,
   validateAttrs,
 } from "./validate.ts";
-import { nixJsonOrder } from "../image/config.ts";
+import { nixJsonOrder } from "../model/config_json.ts";
 
 /**
  * Attributes of {@link streamLayeredImage}, with Nix's names and defaults,

@@ -17,23 +17,18 @@
 
 import { Buffer } from "node:buffer";
 import { isDigest } from "../codec/sha256.ts";
-import type { BuiltImage } from "../image/image.ts";
-import { dockerArchiveHash, parseSha256, sri } from "../registry/archive_hash.ts";
-import { pull } from "../registry/pull.ts";
+import type { BuiltImage } from "../model/image.ts";
+import { dockerArchiveHash, parseSha256, sri } from "../transport/registry/archive_hash.ts";
+import { pull } from "../transport/registry/pull.ts";
 import {
   type ImageReference,
   InvalidReferenceError,
   parseReference,
-} from "../registry/reference.ts";
+} from "../model/reference.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import {
-  hostArchitecture,
-  isArchitecture,
-  isImageName,
-  isTag,
-  repositoryName,
-} from "./image_attrs.ts";
+import { isArchitecture, isImageName, isTag, repositoryName } from "./image_attrs.ts";
+import { hostArchitecture } from "../model/platform.ts";
 import { type Check, isAttrs, isBool, isNonEmptyString, validateAttrs } from "./validate.ts";
 
 /**

@@ -8,9 +8,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { FileTree } from "../tree/file_tree.ts";
 import { GeneratedTree } from "../tree/generated_tree.ts";
-import { addHostPath } from "../tree/host_source.ts";
+import type { ResolvedSource } from "../tree/sources.ts";
 import { AttributeError } from "./errors.ts";
 
 /**
@@ -30,12 +29,6 @@ export interface SourceList {
   /** The sources in order, nested lists flattened. */
   flatten(): Source[];
 }
-
-/** A source with its host path made absolute. */
-export type ResolvedSource = { kind: "host"; path: string } | {
-  kind: "generated";
-  tree: GeneratedTree;
-};
 
 /**
  * Checks that `value` is a source or a list of sources and resolves host paths
@@ -74,30 +67,6 @@ export function resolveSources(
       "must be a path (string or file: URL) or a generated tree such as writeTextDir(...), or a list of them",
     );
   });
-}
-
-/** Options of {@link buildTree}. */
-export interface TreeOptions {
-  /** rsync `-K`: follow symlinks to folders already in the tree (Nix `keepContentsDirlinks`). */
-  keepDirlinks: boolean;
-}
-
-/**
- * Merges `sources` in order into one tree, like Nix's `rsync -a{k,K}` loop.
- *
- * @example
- * ```ts
- * const tree = buildTree(resolved, { keepDirlinks: false });
- * ```
- */
-export function buildTree(sources: readonly ResolvedSource[], options: TreeOptions): FileTree {
-  const tree = new FileTree(options.keepDirlinks);
-  for (const source of sources) {
-    if (source.kind === "host") {
-      addHostPath(tree, source.path, { copyDirlinks: !options.keepDirlinks });
-    } else source.tree.applyTo(tree);
-  }
-  return tree;
 }
 
 /** A `symlinkJoin`/`buildEnv` value (checked by shape, to avoid an import cycle). */

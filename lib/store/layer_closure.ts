@@ -17,15 +17,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import { layerTar } from "../image/convert_layers.ts";
-import type { Layer } from "../image/layer.ts";
-import { requireHostTool } from "../run/shell.ts";
+import { layerTar } from "../cache/layer_encodings.ts";
+import type { Layer } from "../model/layer.ts";
+import { requireHostTool } from "../host/shell.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { FileTree, shallowCopy } from "../tree/file_tree.ts";
 import { addHostPath, nodeFromStat } from "../tree/host_source.ts";
-import { fastLstat } from "../runtime/fast_fs.ts";
+import { fastLstat } from "../host/fast_fs.ts";
 import { queryNixClosure } from "./nix_store.ts";
 import { resolveStoreRefs, scanStorePaths } from "./store_path.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { fastLstat, fastReadDir, type FastStat } from "../runtime/fast_fs.ts";
+import { fastLstat, fastReadDir, type FastStat } from "../host/fast_fs.ts";
 import { readlinkSync } from "node:fs";
 import type { TarEntry } from "../tar/entry.ts";
 import { compareNames } from "../tree/file_tree.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { openSequential, type SequentialReader } from "../runtime/fast_fs.ts";
+import { openSequential, type SequentialReader } from "../host/fast_fs.ts";
 import { BLOCK_SIZE, type TarEntry } from "./entry.ts";
 import { blockPadding, encodeHeader } from "./header.ts";
 

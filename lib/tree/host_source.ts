@@ -7,7 +7,7 @@
 
 import { readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { fastLstat, fastReadDir, type FastStat } from "../runtime/fast_fs.ts";
+import { fastLstat, fastReadDir, type FastStat } from "../host/fast_fs.ts";
 import type { FileTree, TreeNode } from "./file_tree.ts";
 
 /** Raised when a source named in an image definition is missing or unreadable. */

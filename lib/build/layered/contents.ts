@@ -1,0 +1,129 @@
+/**
+ * The `contents` of a layered image and the customisation layer built from
+ * them, as Nix's `symlinkJoin` builds it: store paths are linked in file by
+ * file (real folders, one symlink per file, pointing into the store); other
+ * sources (host folders, generated trees), which Nix would first copy into
+ * the store, are copied into the tree as real files instead, since without
+ * Nix there is no store copy for a link to point to.
+ *
+ * @module
+ */
+
+import { realpathSync } from "node:fs";
+import { fastLstat, fastReadDir } from "../../host/fast_fs.ts";
+import { buildTree, type ResolvedSource } from "../../tree/sources.ts";
+import { FileTree } from "../../tree/file_tree.ts";
+import { storePathOf } from "../../store/store_path.ts";
+import { MissingStorePathError } from "../../store/store_layer.ts";
+
+/** `contents` split by kind. */
+export interface ClassifiedContents {
+  /** Store paths (roots of the closure), in order. */
+  storePaths: string[];
+  /** Every content in order, store paths included (as host sources). */
+  sources: Array<{ kind: "store"; path: string } | ResolvedSource>;
+}
+
+/**
+ * Separates store paths (under `storeDir`) from other sources, keeping order.
+ *
+ * @example
+ * ```ts
+ * classifyContents(resolved, "/nix/store").storePaths;
+ * ```
+ */
+export function classifyContents(
+  sources: readonly ResolvedSource[],
+  storeDir: string,
+): ClassifiedContents {
+  const out: ClassifiedContents = { storePaths: [], sources: [] };
+  for (const s of sources) {
+    const storePath = s.kind === "host" ? storePathOf(s.path, storeDir) : undefined;
+    if (storePath && s.kind === "host") {
+      if (!out.storePaths.includes(storePath)) out.storePaths.push(storePath);
+      out.sources.push({ kind: "store", path: s.path });
+    } else {
+      out.sources.push(s);
+    }
+  }
+  return out;
+}
+
+/**
+ * `lndir -silent STORE_PATH TREE`: real folders (0755), a symlink per file to
+ * its store location; an existing entry wins (first content wins, as in
+ * `symlinkJoin`). Symlinks to folders are descended into, as lndir does.
+ */
+function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): void {
+  const visit = (logical: string, treePath: string, depth: number) => {
+    if (depth > 64) return;
+    const host = storeRoot + logical;
+    let st = fastLstat(host);
+    let logicalDir = logical;
+    if (st.kind === "symlink") {
+      try {
+        const real = realpathSync(host);
+        const target = fastLstat(real);
+        if (target.kind === "directory" && treePath !== "") {
+          st = target;
+          logicalDir = storeRoot ? real.slice(storeRoot.length) : real;
+        }
+      } catch {
+        // dangling: linked as a file below
+      }
+    }
+    if (st.kind === "directory") {
+      if (treePath !== "") {
+        const existing = tree.get(treePath);
+        if (existing && existing.type !== "directory") return;
+        if (!existing) {
+          tree.put(treePath, { type: "directory", mode: 0o755, size: 0, children: new Map() });
+        }
+      }
+      for (const name of fastReadDir(storeRoot + logicalDir)) {
+        visit(`${logicalDir}/${name}`, treePath === "" ? name : `${treePath}/${name}`, depth + 1);
+      }
+      return;
+    }
+    if (treePath === "" || tree.get(treePath)) return;
+    tree.put(treePath, { type: "symlink", mode: 0o777, size: 0, linkTarget: logical });
+  };
+  try {
+    fastLstat(storeRoot + storePath);
+  } catch {
+    throw new MissingStorePathError(storePath, storeRoot + storePath);
+  }
+  visit(storePath, "", 0);
+}
+
+/**
+ * The customisation layer's tree before any script runs.
+ *
+ * @example
+ * ```ts
+ * const tree = customisationTree(classified, { storeRoot: "" });
+ * ```
+ */
+export function customisationTree(
+  contents: ClassifiedContents,
+  options: { storeRoot: string },
+): FileTree {
+  const tree = new FileTree();
+  tree.root.mode = 0o755;
+  for (const source of contents.sources) {
+    if (source.kind === "store") linkStorePath(tree, source.path, options.storeRoot);
+    else {
+      const copied = buildTree([source], { keepDirlinks: false });
+      for (const [path, node] of copied.walk()) {
+        if (path === "") continue;
+        const existing = tree.get(path);
+        if (existing?.type === "directory" && node.type === "directory") continue;
+        tree.put(
+          path,
+          node.type === "directory" ? { ...node, mode: 0o755, children: new Map() } : node,
+        );
+      }
+    }
+  }
+  return tree;
+}
