@@ -27,7 +27,8 @@ export type { ArtifactOptions, ArtifactResult } from "./lib/dsl/artifact.ts";
 export { RUN_AS_ROOT_MODES } from "./lib/build/run/run_as_root.ts";
 export type { RunAsRootMode } from "./lib/build/run/run_as_root.ts";
 export { VmSetupError } from "./lib/build/run/vm/errors.ts";
-export type { BuildImageArgs, ImageConfig } from "./lib/dsl/build_image.ts";
+export type { BuildImageArgs } from "./lib/dsl/build_image.ts";
+export type { ImageConfig } from "./lib/model/image_config.ts";
 export {
   buildLayeredImage,
   buildLayeredImageWithNixDb,
@@ -58,6 +59,19 @@ export {
 } from "./lib/dsl/build.ts";
 export type { BuildOptions, BuildResult, LayerSummary, OutputFormat } from "./lib/dsl/build.ts";
 export { ImageDefinition, isImageDefinition } from "./lib/dsl/image_definition.ts";
+export { openImage } from "./lib/dsl/open_image.ts";
+export type { OpenImageOptions } from "./lib/dsl/open_image.ts";
+export { BuildSession } from "./lib/build/session.ts";
+export type { Resolvable, SessionOptions } from "./lib/build/session.ts";
+export { configFileOf, platformOf, repoTag } from "./lib/model/image.ts";
+export type { ArchiveLayout, ConfigBlob, EncodedImage, Image } from "./lib/model/image.ts";
+export type { EncodedLayer, Encoding, Layer, LayerBlob } from "./lib/model/layer.ts";
+export type { HistoryEntry, ImageConfigFile } from "./lib/model/image_config.ts";
+export type { ImageIndex } from "./lib/model/image_index.ts";
+export type { Descriptor } from "./lib/model/descriptor.ts";
+export type { Platform } from "./lib/model/platform.ts";
+export { ImageFormatError } from "./lib/model/errors.ts";
+export { OptionError } from "./lib/dsl/errors.ts";
 export { AttributeError } from "./lib/dsl/errors.ts";
 export type { Source, SourceList } from "./lib/dsl/sources.ts";
 export {
@@ -79,7 +93,9 @@ export type { ModuleMeta } from "./lib/cli/main.ts";
 export { runCli } from "./lib/cli/run_cli.ts";
 export { pullImage } from "./lib/dsl/pull_image.ts";
 export type { PullImageArgs } from "./lib/dsl/pull_image.ts";
-export { MANIFEST_FORMATS, push, pushIndex } from "./lib/transport/registry/push.ts";
+export { push, pushIndex } from "./lib/dsl/push.ts";
+export type { PushCallOptions } from "./lib/dsl/push.ts";
+export { MANIFEST_FORMATS } from "./lib/transport/registry/push.ts";
 export type {
   ManifestFormat,
   PushedLayer,

@@ -763,7 +763,7 @@ describe("registries over plain HTTP (docker-registry on 127.0.0.1)", () => {
       once(isLayerGet, fault);
       const cacheDir = fresh(name);
       const pulled = await pull(BlobStore.open(cacheDir), ref, FAST);
-      assert.equal(pulled.layers[0].digest, layer, name);
+      assert.equal(pulled.image.layers[0].origin?.digest, layer, name);
       assert.equal(blobRequests(proxy, "GET", layer).length, 2, `${name}: one retry`);
       assertCacheClean(cacheDir);
     }
@@ -1197,7 +1197,7 @@ describe("registries with credentials: TLS + htpasswd, and bearer tokens", () =>
           { tlsVerify: false },
         ),
     );
-    assert.equal(pulled.config.digest, pushed.configDigest);
+    assert.equal(pulled.image.config.digest, pushed.configDigest);
     assert.deepEqual(tokens.requests.map((r) => [r.user, r.scopes]), [["bob", [
       "repository:bob/app:pull",
     ]]], "one token, pull only");

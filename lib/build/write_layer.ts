@@ -1,76 +1,29 @@
 /**
- * The one-pass layer pipeline:
- *
- * ```
- * tar entries -> tar bytes -> sha256 (diff_id) -> compressor -> sha256 (digest) -> temp file -> blob store
- * ```
- *
- * Reading files and writing tar headers run on the main thread; hashing,
- * compression and writing run in a worker thread (see `layer_worker.ts`).
- * At most 16 MiB are in flight between them, so memory stays flat whatever
- * the layer size. A layer whose fingerprint is
- * already in the cache is returned without reading its sources; a layer whose
- * uncompressed blob is cached is compressed from that blob.
+ * Layers from tar entries: one pass from entries to a blob in the store (see
+ * `cache/store_tar_stream.ts`), in the encoding the outputs of this build
+ * want. The cache maps a fingerprint of the entries (paths, modes, owners,
+ * and each host file's identity) to the layer's diffId only, so a layer whose
+ * entries were built before is returned without reading its sources, whatever
+ * encoding it was first stored in; writers get other encodings from the
+ * store (`cache/layer_encodings.ts`).
  *
  * @module
  */
 
 import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import { type Compressor, compressorId } from "../codec/compress.ts";
+import { hasLayer, recordEncoding } from "../cache/layer_encodings.ts";
+import { storeTarStream, type ProgressCallback } from "../cache/store_tar_stream.ts";
+import { compressorId } from "../codec/compress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
-import { discardTemp } from "../host/temp_files.ts";
-import type { Layer } from "../model/layer.ts";
-import { type ChunkSink, openChunkSink } from "../cache/threaded_blob_writer.ts";
-import type { BufferPool } from "../host/buffer_pool.ts";
+import type { Encoding, Layer } from "../model/layer.ts";
 
-/** What the cache remembers about a layer fingerprint. */
+/** What the cache remembers about a layer fingerprint (`blobs`: records written before encodings were kept apart). */
 interface LayerRecord {
   diffId: Digest;
-  /** Keyed by {@link compressorId}: blobs of another codec are not reused. */
-  blobs: Partial<Record<string, BlobRef>>;
-}
-
-/** Byte counts reported while a layer is written. */
-export type ProgressCallback = (bytes: number) => void;
-
-/**
- * Streams `source` (an uncompressed tar) through hashing and `compressor`
- * into the store. Returns the diff_id and the stored blob. With
- * `ownedChunks`, the chunks' buffers are handed to the worker uncopied (true
- * for {@link writeTar}'s output, whose buffers nothing else references).
- *
- * @example
- * ```ts
- * const { diffId, blob } = await storeTarStream(store, writeTar(entries), "zstd");
- * ```
- */
-export async function storeTarStream(
-  store: BlobStore,
-  source: AsyncIterable<Uint8Array> | ((pool: BufferPool | undefined) => AsyncIterable<Uint8Array>),
-  compressor: Compressor,
-  onBytes?: ProgressCallback,
-  sizeHint = Infinity,
-  ownedChunks = false,
-): Promise<{ diffId: Digest; blob: BlobRef }> {
-  const tmp = store.tempFile();
-  let sink: ChunkSink | undefined;
-  try {
-    sink = openChunkSink(tmp, compressor, sizeHint);
-    const chunks = typeof source === "function" ? source(sink.pool) : source;
-    for await (const chunk of chunks) {
-      onBytes?.(chunk.length);
-      await sink.write(chunk, ownedChunks);
-    }
-    const { diffId, digest } = await sink.finish();
-    return { diffId, blob: store.commit(tmp, digest) };
-  } catch (error) {
-    sink?.abort();
-    discardTemp(tmp);
-    throw error;
-  }
+  blobs?: Partial<Record<string, BlobRef>>;
 }
 
 /** Options of {@link writeLayer}. */
@@ -86,11 +39,16 @@ export interface WriteLayerOptions {
 }
 
 /**
- * Builds one layer from tar entries into the store, reusing the cache when the
- * same entries were built before.
+ * Builds one layer from tar entries into the store, first encoded as
+ * `encoding` (a hint: any encoding serves a later build); entries built
+ * before give the cached layer without being read.
  *
  * @example
  * ```ts
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * import type { TarEntry } from "../tar/entry.ts";
+ * declare const store: BlobStore;
+ * declare const entries: TarEntry[];
  * const layer = await writeLayer(store, entries, "gz");
  * layer.diffId; // sha256 of the uncompressed tar
  * ```
@@ -98,7 +56,7 @@ export interface WriteLayerOptions {
 export async function writeLayer(
   store: BlobStore,
   entries: readonly TarEntry[],
-  compressor: Compressor,
+  encoding: Encoding,
   options: WriteLayerOptions = {},
 ): Promise<Layer> {
   const recordSize = options.recordSize ?? 10240;
@@ -106,46 +64,23 @@ export async function writeLayer(
     recordSize,
     extra: options.fingerprintExtra ?? null,
   });
-  const codec = await compressorId(compressor);
+  const layer = (diffId: Digest): Layer => ({ diffId, comment: options.comment });
   const record = fingerprint ? store.getRecord<LayerRecord>("layers", fingerprint) : undefined;
-  const done = (diffId: Digest, blob: BlobRef): Layer => ({
-    diffId,
-    digest: blob.digest,
-    size: blob.size,
-    compressor,
-    comment: options.comment,
-  });
-  const remember = (diffId: Digest, blob: BlobRef) => {
-    if (!fingerprint) return;
-    const blobs = { ...(record?.diffId === diffId ? record.blobs : {}), [codec]: blob };
-    store.putRecord("layers", fingerprint, { diffId, blobs } satisfies LayerRecord);
-  };
   if (record) {
-    const cached = record.blobs[codec];
-    if (cached && store.has(cached.digest)) return done(record.diffId, cached);
-    if (compressor !== "none" && store.has(record.diffId)) {
-      const { diffId, blob } = await storeTarStream(
-        store,
-        store.read(record.diffId),
-        compressor,
-        options.onBytes,
-        store.size(record.diffId),
-      );
-      if (diffId !== record.diffId) {
-        throw new Error(`cache blob ${record.diffId} is corrupt; delete ${store.root} and rebuild`);
-      }
-      remember(diffId, blob);
-      return done(diffId, blob);
+    for (const [codec, blob] of Object.entries(record.blobs ?? {})) {
+      if (blob && store.has(blob.digest)) recordEncoding(store, record.diffId, codec, blob);
     }
+    if (hasLayer(store, layer(record.diffId))) return layer(record.diffId);
   }
   const { diffId, blob } = await storeTarStream(
     store,
     (pool) => writeTar(entries, { recordSize, pool }),
-    compressor,
+    encoding,
     options.onBytes,
     entries.reduce((n, e) => n + e.size + 512, 0),
     true,
   );
-  remember(diffId, blob);
-  return done(diffId, blob);
+  recordEncoding(store, diffId, await compressorId(encoding), blob);
+  if (fingerprint) store.putRecord("layers", fingerprint, { diffId } satisfies LayerRecord);
+  return layer(diffId);
 }

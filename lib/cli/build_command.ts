@@ -20,7 +20,9 @@ import {
 } from "../dsl/build.ts";
 import type { ImageDefinition } from "../dsl/image_definition.ts";
 import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
-import { MANIFEST_FORMATS, type ManifestFormat, push } from "../transport/registry/push.ts";
+import { push } from "../dsl/push.ts";
+import { BuildSession } from "../build/session.ts";
+import { MANIFEST_FORMATS, type ManifestFormat } from "../transport/registry/push.ts";
 import { InvalidReferenceError, parseReference } from "../model/reference.ts";
 import type { NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
@@ -201,17 +203,12 @@ function parseRegistryFlags(v: Record<string, string | boolean | undefined>): Pa
   };
 }
 
-/**
- * `image`, resolved at most once whatever context asks: `--push` with `--out`
- * writes and pushes the very same image (a `created = "now"` config included).
- * A Proxy, so getters that read private fields still run on the real value.
- */
-function resolveOnce(image: ImageDefinition): ImageDefinition {
-  let pending: ReturnType<ImageDefinition["resolve"]> | undefined;
-  const resolveFn: ImageDefinition["resolve"] = (context) => (pending ??= image.resolve(context));
-  return new Proxy(image, {
-    get: (target, prop) => (prop === "resolve" ? resolveFn : Reflect.get(target, prop, target)),
-  });
+/** What `build` reports for one export: an image, an artifact, or a stream script. */
+export type CliResult = BuildResult | ArtifactResult | StreamScriptResult;
+
+/** A `streamLayeredImage` built into the cache, and the `stream-<name>` script written for it. */
+export interface StreamScriptResult extends Omit<BuildResult, "format"> {
+  format: "stream-script";
 }
 
 /** A selected export known to be an image (not an `exportImage`/`mergeImages` artifact). */
@@ -234,6 +231,7 @@ function onlyImages(selected: NamedImage[], flag: string): ImageOnly[] {
 
 /** Builds an `exportImage`/`mergeImages` value: `--out` and `--compressor` apply, the summary names its images. */
 async function buildArtifactForCli(
+  session: BuildSession,
   artifact: Artifact,
   flags: BuildFlags,
   started: number,
@@ -241,10 +239,9 @@ async function buildArtifactForCli(
   const result = await build(artifact, {
     out: flags.out,
     compressor: flags.compressor,
-    cacheDir: flags.cacheDir,
     format: flags.formatGiven ? flags.format : undefined,
     repoTag: flags.repoTag,
-    progress: flags.quiet || flags.json ? false : undefined,
+    session,
   });
   if (!flags.quiet && !flags.json) {
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
@@ -259,7 +256,11 @@ async function buildArtifactForCli(
 }
 
 /** `--push`: optionally writes the output (`--out`), then pushes; prints the reference and manifest digest. */
-async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<BuildResult[]> {
+async function pushSelected(
+  session: BuildSession,
+  selected: ImageOnly[],
+  flags: BuildFlags,
+): Promise<BuildResult[]> {
   if (selected.length !== 1) {
     throw new UsageError(
       `--push names one reference but the file exports ${selected.length} images`,
@@ -267,14 +268,13 @@ async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<B
     );
   }
   const started = performance.now();
-  const image = resolveOnce(selected[0].image);
-  const progress = flags.quiet || flags.json ? false : undefined;
+  // One session: `--out` and the push get the very same image (a `created = "now"` config included).
+  const image = selected[0].image;
   const output = flags.out === undefined ? undefined : await build(image, {
     format: flags.format,
     out: flags.out,
     compressor: flags.compressor,
-    cacheDir: flags.cacheDir,
-    progress,
+    session,
   });
   const result = await push(image, flags.push!, {
     compressor: flags.compressor,
@@ -282,8 +282,7 @@ async function pushSelected(selected: ImageOnly[], flags: BuildFlags): Promise<B
     creds: flags.creds,
     tlsVerify: flags.tlsVerify,
     caFile: flags.caFile,
-    cacheDir: flags.cacheDir,
-    progress,
+    session,
   });
   if (flags.json) {
     process.stdout.write(
@@ -318,6 +317,7 @@ function humanSize(bytes: number): string {
  *
  * @example
  * ```ts
+ * import { loadImageFile } from "./load_images.ts";
  * await buildImages(await loadImageFile("image.ts"), parseBuildFlags(["--format", "oci"]));
  * ```
  */
@@ -325,7 +325,12 @@ export async function buildImages(
   images: NamedImage[],
   flags: BuildFlags,
   imageFile?: string,
-): Promise<BuildResult[]> {
+): Promise<CliResult[]> {
+  // One session for the whole run: one cache, one progress display, each image built once.
+  const session = BuildSession.open({
+    cacheDir: flags.cacheDir,
+    progress: flags.quiet || flags.json ? false : undefined,
+  });
   let selected = images;
   if (flags.image !== undefined) {
     selected = images.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
@@ -356,37 +361,33 @@ export async function buildImages(
     }
     return [
       await streamImage(onlyImages(selected, "--stream")[0].image, {
-        cacheDir: flags.cacheDir,
         repoTag: flags.repoTag,
-        progress: flags.quiet ? false : undefined,
+        session,
       }),
     ];
   }
-  if (flags.push !== undefined) return await pushSelected(onlyImages(selected, "--push"), flags);
+  if (flags.push !== undefined) {
+    return await pushSelected(session, onlyImages(selected, "--push"), flags);
+  }
   if (flags.out !== undefined && selected.length > 1) {
     throw new UsageError(
       `--out names one output but the file exports ${selected.length} images`,
       "choose one with --image NAME, or drop --out to use the default names",
     );
   }
-  const results: BuildResult[] = [];
+  const results: CliResult[] = [];
   for (const { image } of selected) {
     const started = performance.now();
     if (isArtifact(image)) {
-      results.push(await buildArtifactForCli(image, flags, started) as unknown as BuildResult);
+      results.push(await buildArtifactForCli(session, image, flags, started));
       continue;
     }
     if (image.streams && !flags.formatGiven && imageFile !== undefined) {
       // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
-      const result = await buildIntoCache(image, {
-        cacheDir: flags.cacheDir,
-        repoTag: flags.repoTag,
-        progress: flags.quiet || flags.json ? false : undefined,
-      });
+      const result = await buildIntoCache(image, { repoTag: flags.repoTag, session });
       const path = resolve(flags.out ?? `stream-${image.baseName}`);
       await writeStreamScript(path, resolve(imageFile), image.name, flags.cacheDir);
-      const scriptResult = { ...result, format: "stream-script" as const, path };
-      results.push(scriptResult as unknown as BuildResult);
+      results.push({ ...result, format: "stream-script", path });
       if (!flags.quiet && !flags.json) {
         process.stderr.write(
           `wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`,
@@ -398,9 +399,8 @@ export async function buildImages(
       format: flags.format,
       out: flags.out,
       compressor: flags.compressor,
-      cacheDir: flags.cacheDir,
       repoTag: flags.repoTag,
-      progress: flags.quiet || flags.json ? false : undefined,
+      session,
     });
     results.push(result);
     if (!flags.quiet && !flags.json) {

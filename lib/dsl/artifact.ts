@@ -8,10 +8,9 @@
  */
 
 import { resolve } from "node:path";
-import { BlobStore } from "../cache/blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
-import { Progress } from "../host/progress.ts";
-import { type BuildContext, createContext } from "./image_definition.ts";
+import { BuildSession } from "../build/session.ts";
+import type { BuildContext } from "./image_definition.ts";
 
 /** What an artifact's build wrote; the `--json` output of the command line for it. */
 export interface ArtifactResult {
@@ -39,6 +38,8 @@ export interface ArtifactOptions {
   cacheDir?: string;
   /** Progress on stderr. */
   progress?: boolean;
+  /** Build in this session instead of opening one (its cache and progress apply). */
+  session?: BuildSession;
 }
 
 const BRAND = Symbol.for("dockwright.Artifact");
@@ -96,14 +97,12 @@ export async function buildArtifact(
   artifact: Artifact,
   options: ArtifactOptions = {},
 ): Promise<ArtifactResult> {
-  const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined
-    ? Progress.auto()
-    : new Progress(options.progress);
-  // Images an artifact is made from are built as a docker-archive holds them: uncompressed layers.
-  const context = createContext(store, "none", progress);
+  // Images an artifact is made from are read as a docker-archive holds them: tar layers.
+  const session = options.session ??
+    BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
+  session.layerEncoding = "none";
   return await artifact.write(
-    context,
+    session,
     options.out === undefined ? undefined : resolve(options.out),
     options.compressor,
   );

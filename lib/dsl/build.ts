@@ -11,21 +11,20 @@ import process from "node:process";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { BlobStore } from "../cache/blob_store.ts";
+import { BuildSession } from "../build/session.ts";
 import { type Compressor, COMPRESSOR_EXTENSION, compressorId } from "../codec/compress.ts";
-import type { BuiltImage } from "../model/image.ts";
-import { layersForSink } from "../cache/layer_encodings.ts";
+import type { EncodedImage, Image } from "../model/image.ts";
 import { ociManifest } from "../model/manifest.ts";
 import { OCI } from "../model/media_types.ts";
+import { isRepositoryName, isValidTag, splitNameTag } from "../model/reference.ts";
 import { dockerArchiveEntries, writeDockerArchive } from "../transport/docker_archive/write.ts";
+import { encodeImage } from "../transport/encode.ts";
+import { writeOciArchive, writeOciLayout } from "../transport/oci_layout/write.ts";
 import { writeTar } from "../tar/writer.ts";
 import { checkOutputFolder, writeAtomically } from "../host/atomic.ts";
-import { OptionError } from "./errors.ts";
-import { repositoryName } from "./image_attrs.ts";
-import { writeOciArchive, writeOciLayout } from "../transport/oci_layout/write.ts";
-import { Progress } from "../host/progress.ts";
-import { createContext, type ImageDefinition } from "./image_definition.ts";
 import { shellQuote } from "../host/shell.ts";
+import { OptionError } from "./errors.ts";
+import type { ImageDefinition } from "./image_definition.ts";
 import { type Artifact, type ArtifactResult, buildArtifact, isArtifact } from "./artifact.ts";
 
 /** Output formats. */
@@ -48,6 +47,12 @@ export interface BuildOptions {
   progress?: boolean;
   /** Overrides the image's `name:tag` in the output (the streamer's `--repo_tag`). */
   repoTag?: string;
+  /**
+   * Build in this session instead of opening one: images it already built
+   * are reused (a `--push` with `--out` writes and pushes the very same
+   * image), and `cacheDir`/`progress` are the session's.
+   */
+  session?: BuildSession;
 }
 
 /** Descriptor of one layer in a {@link BuildResult}. */
@@ -94,7 +99,7 @@ export function defaultOutputPath(
   }
 }
 
-function summary(image: BuiltImage, format: OutputFormat, path: string): BuildResult {
+function summary(image: EncodedImage, format: OutputFormat, path: string): BuildResult {
   return {
     name: image.repoName,
     tag: image.tag,
@@ -106,39 +111,35 @@ function summary(image: BuiltImage, format: OutputFormat, path: string): BuildRe
       digest: l.digest,
       diffId: l.diffId,
       size: l.size,
-      mediaType: OCI.layer[l.compressor],
+      mediaType: OCI.layer[l.encoding],
     })),
   };
 }
 
-/** Options of {@link resolveForSink}. */
-interface ResolveOptions {
-  format: OutputFormat;
-  compressor: Compressor;
-  store: BlobStore;
-  progress: Progress;
-  repoTag?: string;
+/**
+ * The session a call builds in: the one given, or a new one on
+ * `options.cacheDir`; new layers are first written in `layerEncoding`.
+ */
+function sessionOf(
+  options: Pick<BuildOptions, "session" | "cacheDir" | "progress">,
+  layerEncoding: Compressor,
+): BuildSession {
+  const session = options.session ??
+    BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
+  session.layerEncoding = layerEncoding;
+  return session;
 }
 
-/** Builds `image` into the store with layers as the sink wants them. */
-async function resolveForSink(image: ImageDefinition, o: ResolveOptions): Promise<BuiltImage> {
-  const layerCompressor: Compressor = o.format === "docker-archive" ? "none" : o.compressor;
-  await compressorId(o.compressor); // a missing libzstd fails here, before any work
-  const resolved = await image.resolve(createContext(o.store, layerCompressor, o.progress));
-  const built = {
-    ...resolved,
-    layers: await layersForSink(
-      o.store,
-      resolved.layers,
-      o.format === "docker-archive" ? "docker-archive" : "oci",
-      o.compressor,
-    ),
-  };
-  if (o.repoTag !== undefined) {
-    const { repoName, tag } = parseRepoTag(o.repoTag);
-    return { ...built, repoName, tag };
-  }
-  return built;
+/** `image` built in `session`, renamed per `repoTag`. */
+async function resolveNamed(
+  session: BuildSession,
+  image: ImageDefinition,
+  repoTag: string | undefined,
+): Promise<Image> {
+  const built = await session.resolveImage(image);
+  if (repoTag === undefined) return built;
+  const { repoName, tag } = parseRepoTag(repoTag);
+  return { ...built, repoName, tag };
 }
 
 /**
@@ -151,26 +152,28 @@ async function resolveForSink(image: ImageDefinition, o: ResolveOptions): Promis
  * ```
  */
 export function parseRepoTag(value: string): { repoName: string; tag: string } {
-  const slash = value.lastIndexOf("/");
-  const colon = value.lastIndexOf(":");
-  if (colon <= slash || colon === value.length - 1) {
+  const { name, tag } = splitNameTag(value);
+  if (tag === undefined || tag === "") {
     throw new OptionError(
       `--repo_tag ${JSON.stringify(value)} needs the form NAME:TAG`,
       "e.g. -t hello:latest",
     );
   }
-  const repoName = value.slice(0, colon);
-  const tag = value.slice(colon + 1);
-  repositoryName("--repo_tag", repoName.toLowerCase());
-  if (repoName !== repoName.toLowerCase()) {
+  if (name !== name.toLowerCase()) {
     throw new OptionError(`--repo_tag ${JSON.stringify(value)}: the name must be lowercase`);
   }
-  if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+  if (!isRepositoryName(name)) {
+    throw new OptionError(
+      `--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(name)} is not a valid image name`,
+      'use lowercase letters, digits and separators (".", "_", "__", "-") in "/"-separated parts',
+    );
+  }
+  if (!isValidTag(tag)) {
     throw new OptionError(
       `--repo_tag ${JSON.stringify(value)}: ${JSON.stringify(tag)} is not a valid tag`,
     );
   }
-  return { repoName, tag };
+  return { repoName: name, tag };
 }
 
 /**
@@ -212,34 +215,28 @@ export async function build(
   }
   const format = options.format ?? "docker-archive";
   const compressor = options.compressor ?? image.compressor;
-  const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined
-    ? Progress.auto()
-    : new Progress(options.progress);
   const path = resolve(options.out ?? defaultOutputPath(image, format, compressor));
   checkOutputFolder(path);
-  const built = await resolveForSink(image, {
-    format,
-    compressor,
-    store,
-    progress,
-    repoTag: options.repoTag,
-  });
+  await compressorId(compressor); // a missing libzstd fails here, before any work
+  const session = sessionOf(options, format === "docker-archive" ? "none" : compressor);
+  const built = await resolveNamed(session, image, options.repoTag);
+  const { store, progress } = session;
   progress.begin(`${built.repoName}:${built.tag}: writing ${format}`);
   const count = (n: number) => progress.add(n);
+  let written: EncodedImage;
   switch (format) {
     case "docker-archive":
-      await writeDockerArchive(store, [built], path, compressor, count);
+      [written] = await writeDockerArchive(store, [built], path, compressor, count);
       break;
     case "oci":
-      await writeOciLayout(store, [built], path);
+      [written] = (await writeOciLayout(store, [built], path, compressor)).images;
       break;
     case "oci-archive":
-      await writeOciArchive(store, [built], path, count);
+      [written] = (await writeOciArchive(store, [built], path, compressor, count)).images;
       break;
   }
   progress.end();
-  return summary(built, format, path);
+  return summary(written, format, path);
 }
 
 /**
@@ -249,25 +246,17 @@ export async function build(
  *
  * @example
  * ```ts
- * const { manifestDigest } = await buildIntoCache(image);
+ * import { buildIntoCache, streamLayeredImage } from "dockwright";
+ * const { manifestDigest } = await buildIntoCache(streamLayeredImage({ name: "hello" }));
  * ```
  */
 export async function buildIntoCache(
   image: ImageDefinition,
   options: Omit<BuildOptions, "format" | "out"> = {},
 ): Promise<BuildResult> {
-  const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined
-    ? Progress.auto()
-    : new Progress(options.progress);
-  const built = await resolveForSink(image, {
-    format: "docker-archive",
-    compressor: "none",
-    store,
-    progress,
-    repoTag: options.repoTag,
-  });
-  return summary(built, "docker-archive", "");
+  const session = sessionOf(options, "none");
+  const built = await resolveNamed(session, image, options.repoTag);
+  return summary(await encodeImage(session.store, built, { kind: "tar" }), "docker-archive", "");
 }
 
 /**
@@ -277,7 +266,8 @@ export async function buildIntoCache(
  *
  * @example
  * ```ts
- * await streamImage(image); // deno run -A image.ts --stream | podman load
+ * import { streamImage, streamLayeredImage } from "dockwright";
+ * await streamImage(streamLayeredImage({ name: "hello" })); // deno run -A image.ts --stream | podman load
  * ```
  */
 export async function streamImage(
@@ -285,26 +275,18 @@ export async function streamImage(
   options: Omit<BuildOptions, "format" | "out" | "compressor"> = {},
   output: NodeJS.WritableStream = process.stdout,
 ): Promise<BuildResult> {
-  const store = BlobStore.open(options.cacheDir);
-  const progress = options.progress === undefined
-    ? Progress.auto()
-    : new Progress(options.progress);
-  const built = await resolveForSink(image, {
-    format: "docker-archive",
-    compressor: "none",
-    store,
-    progress,
-    repoTag: options.repoTag,
-  });
+  const session = sessionOf(options, "none");
+  const built = await resolveNamed(session, image, options.repoTag);
+  const encoded = await encodeImage(session.store, built, { kind: "tar" });
   try {
     await pipeline(
-      Readable.from(writeTar(dockerArchiveEntries(store, [built]))),
+      Readable.from(writeTar(dockerArchiveEntries(session.store, [encoded]))),
       output as NodeJS.WritableStream,
     );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
   }
-  return summary(built, "docker-archive", "-");
+  return summary(encoded, "docker-archive", "-");
 }
 
 /**

@@ -11,12 +11,13 @@
  * @module
  */
 
-import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
+import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
 import { sha256Hex } from "../codec/sha256.ts";
 import { jqBytes, nixJsonOrder } from "../model/config_json.ts";
-import type { BuiltImage } from "../model/image.ts";
+import { configFileOf, type Image } from "../model/image.ts";
+import type { ImageConfig } from "../model/image_config.ts";
 import { writeLayer } from "../build/write_layer.ts";
-import { SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
@@ -46,7 +47,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { flattenLayers } from "../tree/flatten.ts";
-import type { BaseImage } from "../transport/read_image.ts";
 import { materializeTree, readTreeBack } from "../build/run/materialize.ts";
 import { nixDbScript } from "../build/run/nix_db.ts";
 import {
@@ -60,30 +60,9 @@ import type { TarEntry } from "../tar/entry.ts";
 import { FileTree } from "../tree/file_tree.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
 import type { Layer } from "../model/layer.ts";
+import { hasLayer } from "../cache/layer_encodings.ts";
 import { closureEntries, layerMemberNames, referencedStorePaths } from "../store/layer_closure.ts";
 import { classifyContents } from "../build/layered/contents.ts";
-
-/** The Docker image config object (`config` attribute), passed through as Nix does. */
-export interface ImageConfig {
-  User?: string;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Env?: string[];
-  Entrypoint?: string[];
-  Cmd?: string[];
-  Volumes?: Record<string, Record<string, never>>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-  Healthcheck?: {
-    Test?: string[];
-    Interval?: number;
-    Timeout?: number;
-    StartPeriod?: number;
-    StartInterval?: number;
-    Retries?: number;
-  };
-  [key: string]: unknown;
-}
 
 /**
  * Attributes of {@link buildImage}, with Nix's names and defaults.
@@ -249,7 +228,7 @@ class BuildImageDefinition extends ImageDefinition {
   async #pureLayerEntries(
     context: BuildContext,
     tree: FileTree,
-    base: BaseImage | null,
+    base: Image | null,
     work: string,
   ): Promise<TarEntry[]> {
     const args = this.#args;
@@ -277,7 +256,7 @@ class BuildImageDefinition extends ImageDefinition {
   async #closureEntries(
     context: BuildContext,
     tree: FileTree,
-    base: BaseImage | null,
+    base: Image | null,
   ): Promise<TarEntry[]> {
     const references = referencedStorePaths(tree, context.store);
     if (references.length === 0) return [];
@@ -290,7 +269,7 @@ class BuildImageDefinition extends ImageDefinition {
   async #rootLayerEntries(
     context: BuildContext,
     upper: FileTree,
-    base: BaseImage | null,
+    base: Image | null,
     work: string,
   ): Promise<TarEntry[]> {
     const args = this.#args;
@@ -343,48 +322,55 @@ class BuildImageDefinition extends ImageDefinition {
     ];
   }
 
-  /** The cache key of a runAsRoot layer, or null when a source cannot be identified without reading it. */
-  #rootLayerKey(codec: string, upper: FileTree, base: BaseImage | null): string | null {
+  /**
+   * The cache key of a layer made by scripts (`runAsRoot`, `extraCommands`,
+   * `includeNixDB`), or null when there is no script or a source cannot be
+   * identified without reading it. It covers every input of the scripts, as
+   * Nix's derivation does, and never the output format: a script runs once
+   * whatever the build writes.
+   */
+  #scriptLayerKey(upper: FileTree, base: Image | null): string | null {
     const args = this.#args;
+    const runAsRoot = args.runAsRoot ?? null;
+    if (runAsRoot === null && !args.extraCommands && !args.includeNixDB) return null;
     return fingerprintEntries(upper.toEntries({ root: "." }), {
-      runAsRoot: args.runAsRoot,
+      v: 2,
+      runAsRoot,
       extraCommands: args.extraCommands ?? "",
       includeNixDB: args.includeNixDB ?? false,
-      mode: this.#mode,
+      mode: runAsRoot === null ? null : this.#mode,
+      owner: runAsRoot === null ? [args.uid ?? 0, args.gid ?? 0] : null,
       base: base?.layers.map((l) => l.diffId) ?? [],
-      compressor: codec,
     });
   }
 
-  async resolve(context: BuildContext): Promise<BuiltImage> {
+  async resolve(session: BuildContext): Promise<Image> {
     const args = this.#args;
-    const base = this.#from ? await loadBaseImage(context, this.#from) : null;
+    const base = this.#from ? await loadBaseImage(session, this.#from) : null;
     const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
-    // Tracked, so Ctrl-C removes it too (it may hold a whole root file system).
-    const work = tempPathFor(join(tmpdir(), "dockwright-layer"));
-    mkdirSync(work, { mode: 0o700 });
-    let layer;
-    try {
-      // A VM run costs seconds: its layer is kept, keyed by everything that goes into it (as Nix's derivation is).
-      const rootKey = args.runAsRoot != null
-        ? this.#rootLayerKey(await compressorId(context.layerCompressor), tree, base)
-        : null;
-      const cached = rootKey ? context.store.getRecord<Layer>("run-as-root", rootKey) : undefined;
-      if (cached && context.store.has(cached.digest)) {
-        layer = cached;
-      } else {
+    // A script or VM run costs seconds: its layer is kept, keyed by everything that goes into it.
+    const key = this.#scriptLayerKey(tree, base);
+    const cached = key ? session.store.getRecord<{ diffId: Layer["diffId"] }>("script-layers", key) : undefined;
+    let layer: Layer;
+    if (cached && hasLayer(session.store, cached)) {
+      layer = { diffId: cached.diffId };
+    } else {
+      // Tracked, so Ctrl-C removes it too (it may hold a whole root file system).
+      const work = tempPathFor(join(tmpdir(), "dockwright-layer"));
+      mkdirSync(work, { mode: 0o700 });
+      try {
         const entries = args.runAsRoot != null
-          ? await this.#rootLayerEntries(context, tree, base, work)
-          : await this.#pureLayerEntries(context, tree, base, work);
-        context.progress.begin(`${this.imageName}: layer 1/1`);
-        layer = await writeLayer(context.store, entries, context.layerCompressor, {
-          onBytes: (n) => context.progress.add(n),
+          ? await this.#rootLayerEntries(session, tree, base, work)
+          : await this.#pureLayerEntries(session, tree, base, work);
+        session.progress.begin(`${this.imageName}: layer 1/1`);
+        layer = await writeLayer(session.store, entries, session.layerEncoding, {
+          onBytes: (n) => session.progress.add(n),
         });
-        context.progress.end();
-        if (rootKey) context.store.putRecord("run-as-root", rootKey, layer);
+        session.progress.end();
+        if (key) session.store.putRecord("script-layers", key, { diffId: layer.diffId });
+      } finally {
+        discardTemp(work); // may hold folders a script made read-only
       }
-    } finally {
-      discardTemp(work); // may hold folders a script made read-only
     }
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
     const ownConfig = nixJsonOrder({
@@ -396,7 +382,7 @@ class BuildImageDefinition extends ImageDefinition {
     const config = { ...(ownConfig.config as Record<string, unknown> | null ?? {}) };
     // jq: .config.Env = $baseenv + .config.Env (no de-duplication in buildImage)
     config.Env = [
-      ...(base?.config.config?.Env ?? []),
+      ...(base ? configFileOf(base).config?.Env ?? [] : []),
       ...((config.Env as string[] | undefined) ?? []),
     ];
     const layers = [...(base?.layers ?? []), layer];
@@ -407,7 +393,7 @@ class BuildImageDefinition extends ImageDefinition {
       history: layers.map(() => ({ created })),
     };
     const bytes = jqBytes(imageConfig);
-    const ref = context.store.putBytes(bytes);
+    const ref = session.store.putBytes(bytes);
     return {
       repoName: this.imageName,
       tag: this.tag ?? sha256Hex(ref.digest).slice(0, 32),

@@ -17,11 +17,10 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { Compressor } from "../codec/compress.ts";
 import { flattenLayers } from "../tree/flatten.ts";
-import { SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import { writeTarFile } from "../transport/archive_file.ts";
 import { discardTemp, tempPathFor } from "../host/temp_files.ts";
 import { Artifact, type ArtifactResult } from "./artifact.ts";
-import { splitRepoTag } from "./image_attrs.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import {
@@ -115,7 +114,7 @@ class ExportImage extends Artifact {
       path: target,
       compressor: compressor ?? "none",
       size: statSync(target).size,
-      images: [{ ...splitRepoTag(base.repoTags[0]), configDigest: base.configDigest }],
+      images: [{ name: base.repoName, tag: base.tag, configDigest: base.config.digest }],
     };
   }
 }

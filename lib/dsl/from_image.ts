@@ -7,8 +7,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BaseImage, type ImageConfigJson, readImage } from "../transport/read_image.ts";
-import { repoTag } from "../model/image.ts";
+import { readImage } from "../transport/read_image.ts";
+import type { Image } from "../model/image.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, type ImageDefinition, isImageDefinition } from "./image_definition.ts";
 
@@ -49,33 +49,19 @@ export function resolveFromImage(fn: string, value: unknown, baseDir: string): R
   );
 }
 
-const loaded = new WeakMap<BuildContext, Map<string, Promise<BaseImage>>>();
-
 /**
- * Loads the base image into the store (once per build and path).
+ * The base image, in the session's store: built (an image value) or read (a
+ * path), once per session.
  *
  * @example
  * ```ts
- * const base = await loadBaseImage(context, from);
+ * declare const session: BuildContext;
+ * const from = resolveFromImage("buildImage", "./base.tar", "/project")!;
+ * const base = await loadBaseImage(session, from);
+ * base.layers.length;
  * ```
  */
-export async function loadBaseImage(context: BuildContext, from: ResolvedFrom): Promise<BaseImage> {
-  if (from.kind === "image") {
-    const built = await context.resolveImage(from.image);
-    const config = JSON.parse(new TextDecoder().decode(built.config.bytes)) as ImageConfigJson;
-    return {
-      config,
-      configDigest: built.config.digest,
-      layers: built.layers,
-      repoTags: [repoTag(built)],
-    };
-  }
-  let cache = loaded.get(context);
-  if (!cache) loaded.set(context, cache = new Map());
-  let pending = cache.get(from.path);
-  if (!pending) {
-    pending = readImage(context.store, from.path);
-    cache.set(from.path, pending);
-  }
-  return await pending;
+export async function loadBaseImage(session: BuildContext, from: ResolvedFrom): Promise<Image> {
+  if (from.kind === "image") return await session.resolveImage(from.image);
+  return await session.memo(`fromImage:${from.path}`, () => readImage(session.store, from.path));
 }

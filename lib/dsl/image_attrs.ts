@@ -5,7 +5,13 @@
  * @module
  */
 
-import process from "node:process";
+import {
+  CONFIG_KIND_NAME,
+  type ConfigValueKind,
+  hasConfigShape,
+  IMAGE_CONFIG_KEYS,
+} from "../model/image_config.ts";
+import { isRepositoryName, isValidTag } from "../model/reference.ts";
 import { AttributeError, suggest } from "./errors.ts";
 import { type Check, isAttrs, isString } from "./validate.ts";
 
@@ -42,11 +48,6 @@ export const isArchitecture: Check = (fn, attr, v) => {
   }
 };
 
-const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-const HOST =
-  "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?";
-const REPO_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 /**
  * The repository name Nix derives from `name` (`lib.toLower name`), checked
@@ -59,7 +60,7 @@ const TAG_RE = /^[\w][\w.-]{0,127}$/;
  */
 export function repositoryName(fn: string, name: string): string {
   const lower = name.toLowerCase();
-  if (!REPO_RE.test(lower) || lower.length > 255) {
+  if (!isRepositoryName(lower)) {
     throw new AttributeError(
       fn,
       "name",
@@ -82,7 +83,7 @@ export const isImageName: Check = (fn, attr, v) => {
 export const isTag: Check = (fn, attr, v) => {
   if (v === null) return;
   isString(fn, attr, v);
-  if (!TAG_RE.test(v as string)) {
+  if (!isValidTag(v as string)) {
     throw new AttributeError(
       fn,
       attr,
@@ -129,75 +130,26 @@ export function epochSeconds(value: string): number {
   return Math.floor(Date.parse(resolveTimestamp(value)) / 1000);
 }
 
-type Kind = "strings" | "string" | "object" | "bool" | "int" | "any";
-/** The keys of the Docker/OCI container config, with the shape of their values. */
-const CONFIG_KEYS: Record<string, Kind> = {
-  User: "string",
-  ExposedPorts: "object",
-  Env: "strings",
-  Entrypoint: "strings",
-  Cmd: "strings",
-  Volumes: "object",
-  WorkingDir: "string",
-  Labels: "object",
-  StopSignal: "string",
-  ArgsEscaped: "bool",
-  Healthcheck: "object",
-  OnBuild: "strings",
-  Shell: "strings",
-  StopTimeout: "int",
-  Hostname: "string",
-  Domainname: "string",
-  AttachStdin: "bool",
-  AttachStdout: "bool",
-  AttachStderr: "bool",
-  Tty: "bool",
-  OpenStdin: "bool",
-  StdinOnce: "bool",
-  Image: "string",
-  NetworkDisabled: "bool",
-  MacAddress: "string",
-};
-
 /** `config`: the Docker image config object (Cmd, Env, ...), keys and value shapes checked. */
 export const isImageConfig: Check = (fn, attr, v) => {
   if (v === null) return;
   isAttrs(fn, attr, v);
   for (const [key, value] of Object.entries(v as Record<string, unknown>)) {
-    const kind = CONFIG_KEYS[key];
+    const kind = (IMAGE_CONFIG_KEYS as Record<string, ConfigValueKind>)[key];
     const where = `${attr}.${key}`;
     if (!kind) {
-      const hint = suggest(key, Object.keys(CONFIG_KEYS));
+      const hint = suggest(key, Object.keys(IMAGE_CONFIG_KEYS));
       throw new AttributeError(
         fn,
         where,
         `is not a key of the image config${hint ? `; did you mean "${hint}"?` : ""} (known: ${
-          Object.keys(CONFIG_KEYS).join(", ")
+          Object.keys(IMAGE_CONFIG_KEYS).join(", ")
         })`,
       );
     }
     if (value === null || value === undefined) continue;
-    const ok = kind === "strings"
-      ? Array.isArray(value) && value.every((x) => typeof x === "string")
-      : kind === "object"
-      ? typeof value === "object" && !Array.isArray(value)
-      : kind === "bool"
-      ? typeof value === "boolean"
-      : kind === "int"
-      ? Number.isInteger(value)
-      : kind === "string"
-      ? typeof value === "string"
-      : true;
-    if (!ok) {
-      const want = {
-        strings: "a list of strings",
-        object: "an attribute set",
-        bool: "true or false",
-        int: "an integer",
-        string: "a string",
-        any: "",
-      }[kind];
-      throw new AttributeError(fn, where, `must be ${want}`);
+    if (!hasConfigShape(kind, value)) {
+      throw new AttributeError(fn, where, `must be ${kind === "object" ? "an attribute set" : CONFIG_KIND_NAME[kind]}`);
     }
     if (key === "Env") {
       for (const e of value as string[]) {
@@ -220,19 +172,3 @@ export const isImageConfig: Check = (fn, attr, v) => {
   }
 };
 
-/**
- * A docker-archive `RepoTags` entry split at the tag's colon (a registry
- * port is not a tag); no tag gives `""`.
- *
- * @example
- * ```ts
- * splitRepoTag("localhost:5000/app:v1"); // { name: "localhost:5000/app", tag: "v1" }
- * ```
- */
-export function splitRepoTag(ref: string | undefined): { name: string; tag: string } {
-  if (!ref) return { name: "", tag: "" };
-  const colon = ref.lastIndexOf(":");
-  return colon > ref.lastIndexOf("/")
-    ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) }
-    : { name: ref, tag: "" };
-}

@@ -5,50 +5,15 @@
  * @module
  */
 
-import type { BlobStore } from "../cache/blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
-import type { BuiltImage } from "../model/image.ts";
-import type { Progress } from "../host/progress.ts";
-
-/** What a definition needs while it is being built. */
-export interface BuildContext {
-  store: BlobStore;
-  /** Compression of the layer blobs: `none` for docker-archive (the archive is compressed as a whole). */
-  layerCompressor: Compressor;
-  progress: Progress;
-  /** Builds (once per build) an image another image depends on, e.g. a `fromImage`. */
-  resolveImage(image: ImageDefinition): Promise<BuiltImage>;
-}
+import type { BuildSession, Resolvable } from "../build/session.ts";
+import type { Image } from "../model/image.ts";
 
 /**
- * A build context whose `resolveImage` builds each dependency once.
- *
- * @example
- * ```ts
- * const ctx = createContext(BlobStore.open(), "none", Progress.silent());
- * ```
+ * What a definition is built in: the build session (blob store, progress,
+ * memo of resolved values, the encoding new layers are written in).
  */
-export function createContext(
-  store: BlobStore,
-  layerCompressor: Compressor,
-  progress: Progress,
-): BuildContext {
-  const built = new Map<ImageDefinition, Promise<BuiltImage>>();
-  const context: BuildContext = {
-    store,
-    layerCompressor,
-    progress,
-    resolveImage(image) {
-      let pending = built.get(image);
-      if (!pending) {
-        pending = image.resolve(context);
-        built.set(image, pending);
-      }
-      return pending;
-    },
-  };
-  return context;
-}
+export type BuildContext = BuildSession;
 
 /**
  * An image definition returned by `buildImage` and friends.
@@ -65,7 +30,7 @@ export function createContext(
  */
 const BRAND = Symbol.for("dockwright.ImageDefinition");
 
-export abstract class ImageDefinition {
+export abstract class ImageDefinition implements Resolvable {
   /** See {@link BRAND}. */
   readonly [BRAND] = true;
 
@@ -84,8 +49,8 @@ export abstract class ImageDefinition {
   /** Nix `passthru`: free-form attributes kept on the value. */
   readonly passthru: Record<string, unknown> = {};
 
-  /** Builds the layers and config into the store. */
-  abstract resolve(context: BuildContext): Promise<BuiltImage>;
+  /** Builds the layers and config into the session's store (call `session.resolveImage(definition)` to build it once). */
+  abstract resolve(session: BuildSession): Promise<Image>;
 
   /** True when the Nix result is a streaming script (`streamLayeredImage`). */
   get streams(): boolean {

@@ -20,8 +20,8 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { createHash } from "node:crypto";
-import { type Compressor, compressorId, COMPRESSORS } from "../codec/compress.ts";
-import type { BuiltImage } from "../model/image.ts";
+import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
+import { configFileOf, type Image } from "../model/image.ts";
 import type { Layer } from "../model/layer.ts";
 import { writeLayer } from "../build/write_layer.ts";
 import { classifyContents, customisationTree } from "../build/layered/contents.ts";
@@ -37,7 +37,7 @@ import { queryNixClosure } from "../store/nix_store.ts";
 import { nixDbScript } from "../build/run/nix_db.ts";
 import { storeLayerEntries } from "../store/store_layer.ts";
 import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
-import { SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import type { FileTree } from "../tree/file_tree.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
@@ -47,7 +47,8 @@ import {
   type ResolvedFrom,
   resolveFromImage,
 } from "./from_image.ts";
-import type { ImageConfig } from "./build_image.ts";
+import type { ImageConfig } from "../model/image_config.ts";
+import { hasLayer } from "../cache/layer_encodings.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
 import { epochSeconds, isArchitecture, isImageConfig, isImageName, isTag, isTimestamp, repositoryName, resolveTimestamp } from "./image_attrs.ts";
 import { hostArchitecture } from "../model/platform.ts";
@@ -299,7 +300,7 @@ class LayeredImageDefinition extends ImageDefinition {
         mtime: SOURCE_DATE_EPOCH,
         ...(forceOwner ? { uid: 0, gid: 0 } : {}),
       });
-      const layer = await writeLayer(context.store, entries, context.layerCompressor, {
+      const layer = await writeLayer(context.store, entries, context.layerEncoding, {
         onBytes: (n) => context.progress.add(n),
       });
       const refs = new Set<string>();
@@ -324,8 +325,9 @@ class LayeredImageDefinition extends ImageDefinition {
     try {
       if (!scripted) return await write(tree, true);
       // Scripts are build steps, as in Nix: the same inputs give the cached result without running them again.
+      // Never the output format or compressor: a script runs once whatever the build writes.
       const key = createHash("sha256").update(JSON.stringify({
-        v: 1,
+        v: 2,
         entries: tree.toEntries({ root: ".", mtime: 0 }).map((
           e,
         ) => [
@@ -344,10 +346,9 @@ class LayeredImageDefinition extends ImageDefinition {
         fakeRootCommands: args.fakeRootCommands ?? "",
         enableFakechroot: args.enableFakechroot ?? false,
         includeNixDB: args.includeNixDB ?? false,
-        compressor: await compressorId(context.layerCompressor),
       })).digest("hex");
       const cached = context.store.getRecord<CustomisationRecord>("customisation", key);
-      if (cached && context.store.has(cached.layer.digest)) return cached;
+      if (cached && hasLayer(context.store, cached.layer)) return cached;
       const record = await this.#runScripts(tree, write);
       context.store.putRecord("customisation", key, record);
       return record;
@@ -493,7 +494,7 @@ class LayeredImageDefinition extends ImageDefinition {
     });
   }
 
-  async resolve(context: BuildContext): Promise<BuiltImage> {
+  async resolve(context: BuildContext): Promise<Image> {
     const args = this.#args;
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
     const mtimeText = resolveTimestamp(args.mtime ?? "1970-01-01T00:00:01Z");
@@ -567,7 +568,7 @@ class LayeredImageDefinition extends ImageDefinition {
       const layer = await writeLayer(
         context.store,
         storeLayerEntries(paths, settings),
-        context.layerCompressor,
+        context.layerEncoding,
         {
           onBytes: (n) => context.progress.add(n),
         },
@@ -585,7 +586,7 @@ class LayeredImageDefinition extends ImageDefinition {
       created,
       architecture,
       config,
-      baseEnv: base ? (base.config.config?.Env ?? []) : undefined,
+      baseEnv: base ? (configFileOf(base).config?.Env ?? []) : undefined,
       diffIds: layers.map((l) => l.diffId),
       historyPaths: [
         ...baseLayers.map((l) => [`${l.diffId.slice(7)}/layer.tar`]),

@@ -19,10 +19,11 @@ import { basename, isAbsolute, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Compressor, COMPRESSOR_EXTENSION } from "../codec/compress.ts";
 import { decompress, detectCompression } from "../codec/decompress.ts";
-import { layersForSink } from "../cache/layer_encodings.ts";
+import { encodeImage } from "../transport/encode.ts";
 import { ingestBlob } from "../cache/ingest_blob.ts";
-import { ImageFormatError, parseJson } from "../transport/read_image.ts";
-import { dockerArchiveEntries, SOURCE_DATE_EPOCH } from "../transport/docker_archive/write.ts";
+import { ImageFormatError, parseJson } from "../model/errors.ts";
+import { dockerArchiveEntries } from "../transport/docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import { writeTarFile } from "../transport/archive_file.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { inArchive } from "../tar/errors.ts";
@@ -30,7 +31,7 @@ import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { compareNames } from "../tree/file_tree.ts";
 import { Artifact, type ArtifactResult } from "./artifact.ts";
-import { splitRepoTag } from "./image_attrs.ts";
+import { splitNameTag } from "../model/reference.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, type ImageDefinition, isImageDefinition } from "./image_definition.ts";
@@ -156,10 +157,7 @@ async function readArchive(context: BuildContext, path: string, out: InputMember
 /** Members of an image value, as its own docker-archive would hold them. */
 async function imageMembers(context: BuildContext, image: ImageDefinition): Promise<InputMembers> {
   const resolved = await context.resolveImage(image);
-  const built = {
-    ...resolved,
-    layers: await layersForSink(context.store, resolved.layers, "docker-archive", "none"),
-  };
+  const built = await encodeImage(context.store, resolved, { kind: "tar" });
   const out: InputMembers = {
     entries: [],
     manifest: [],
@@ -276,7 +274,10 @@ class MergeImages extends Artifact {
       const configDigest = typeof m.Config === "string"
         ? `sha256:${m.Config.replace(/^.*\//, "").replace(/\.json$/, "")}`
         : "";
-      return tags.map((t) => ({ ...splitRepoTag(t), configDigest }));
+      return tags.map((t) => {
+        const { name, tag } = splitNameTag(t);
+        return { name, tag: tag ?? "", configDigest };
+      });
     });
     return {
       name: this.name,

@@ -17,7 +17,7 @@
 
 import { Buffer } from "node:buffer";
 import { isDigest } from "../codec/sha256.ts";
-import type { BuiltImage } from "../model/image.ts";
+import type { Image } from "../model/image.ts";
 import { dockerArchiveHash, parseSha256, sri } from "../transport/registry/archive_hash.ts";
 import { pull } from "../transport/registry/pull.ts";
 import {
@@ -177,7 +177,7 @@ class PullImageDefinition extends ImageDefinition {
     return super.baseName.replace(/\.tar$/, "");
   }
 
-  async resolve(context: BuildContext): Promise<BuiltImage> {
+  async resolve(context: BuildContext): Promise<Image> {
     const args = this.#args;
     const pulled = await pull(context.store, this.#ref, {
       tlsVerify: args.tlsVerify ?? true,
@@ -189,13 +189,7 @@ class PullImageDefinition extends ImageDefinition {
       strictPlatform: args.arch !== undefined || args.os !== undefined,
       progress: context.progress,
     });
-    const image: BuiltImage = {
-      repoName: this.imageName,
-      tag: this.tag,
-      config: pulled.config,
-      layers: pulled.layers,
-      archiveLayout: "stream",
-    };
+    const image: Image = { ...pulled.image, repoName: this.imageName, tag: this.tag };
     if (this.#hash) {
       const actual = await dockerArchiveHash(context.store, image);
       if (Buffer.compare(actual, this.#hash) !== 0) {

@@ -1,12 +1,15 @@
 /**
- * A built image: config bytes and layer blobs in the blob store, ready for
- * any sink (docker-archive, OCI layout, OCI archive, registry).
+ * An image: its config document and its layers, bottom first. Every reader
+ * (docker-archive, OCI layout and archive, registry) returns one and every
+ * writer takes one; the bytes live in the blob store.
  *
  * @module
  */
 
-import type { BlobRef } from "../cache/blob_store.ts";
-import type { Layer } from "./layer.ts";
+import type { Digest } from "../codec/sha256.ts";
+import { type ImageConfigFile, parseConfigFile } from "./image_config.ts";
+import type { EncodedLayer, Layer } from "./layer.ts";
+import type { Platform } from "./platform.ts";
 
 /**
  * How a docker-archive of this image is laid out, after the Nix function that
@@ -16,23 +19,56 @@ import type { Layer } from "./layer.ts";
 export type ArchiveLayout = "buildImage" | "stream";
 
 /**
- * Everything a sink needs to write an image.
+ * The config document's exact bytes and their digest.
  *
  * @example
  * ```ts
- * const image: BuiltImage = { repoName: "hello", tag: "latest", config, layers, archiveLayout: "buildImage" };
+ * const bytes = new TextEncoder().encode("{}");
+ * const config: ConfigBlob = { bytes, digest: `sha256:${"4".repeat(64)}`, size: bytes.length };
  * ```
  */
-export interface BuiltImage {
-  /** Repository name as Nix computes it (`lib.toLower name`), may contain a registry host. */
+export interface ConfigBlob {
+  bytes: Uint8Array;
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * An image, whatever made it or wherever it came from.
+ *
+ * @example
+ * ```ts
+ * declare const config: ConfigBlob;
+ * declare const layers: Layer[];
+ * const image: Image = { repoName: "hello", tag: "latest", config, layers, archiveLayout: "buildImage" };
+ * ```
+ */
+export interface Image {
+  /** Repository name (Nix's `imageName`, `lib.toLower name`); may start with a registry host; "" when unnamed. */
   repoName: string;
+  /** Tag; "" when the source named none. */
   tag: string;
-  /** The image config JSON, stored in the blob store. */
-  config: BlobRef & { bytes: Uint8Array };
+  /** The image config document. */
+  config: ConfigBlob;
+  /** Layers, bottom first. */
   layers: Layer[];
+  /** The docker-archive layout this image is written in. */
   archiveLayout: ArchiveLayout;
   /** mtime (seconds) of the members of a `stream` layout archive (Nix's `mtime`). */
   streamMtime?: number;
+}
+
+/**
+ * An image whose layers have the encodings a writer chose.
+ *
+ * @example
+ * ```ts
+ * declare const image: EncodedImage;
+ * image.layers.map((l) => l.digest);
+ * ```
+ */
+export interface EncodedImage extends Omit<Image, "layers"> {
+  layers: EncodedLayer[];
 }
 
 /**
@@ -40,9 +76,47 @@ export interface BuiltImage {
  *
  * @example
  * ```ts
- * repoTag(image); // "hello:latest"
+ * repoTag({ repoName: "hello", tag: "latest" }); // "hello:latest"
  * ```
  */
-export function repoTag(image: Pick<BuiltImage, "repoName" | "tag">): string {
+export function repoTag(image: Pick<Image, "repoName" | "tag">): string {
   return `${image.repoName}:${image.tag}`;
+}
+
+const parsed = new WeakMap<Uint8Array, ImageConfigFile>();
+
+/**
+ * The image's config document, parsed and checked field by field (once per image).
+ *
+ * @example
+ * ```ts
+ * declare const image: Image;
+ * configFileOf(image).config?.Env; // ["PATH=/bin"]
+ * ```
+ */
+export function configFileOf(image: Pick<Image, "config">, source = "image"): ImageConfigFile {
+  let file = parsed.get(image.config.bytes);
+  if (!file) {
+    file = parseConfigFile(source, image.config.bytes);
+    parsed.set(image.config.bytes, file);
+  }
+  return file;
+}
+
+/**
+ * The platform an image config declares (`os`, `architecture`, `variant`).
+ *
+ * @example
+ * ```ts
+ * declare const image: Image;
+ * platformOf(image); // { os: "linux", architecture: "amd64" }
+ * ```
+ */
+export function platformOf(image: Pick<Image, "config">): Platform {
+  const file = configFileOf(image);
+  return {
+    os: file.os ?? "linux",
+    architecture: file.architecture ?? "amd64",
+    ...(file.variant ? { variant: file.variant } : {}),
+  };
 }

@@ -5,7 +5,7 @@
  */
 
 import { type Digest, digestOf } from "../codec/sha256.ts";
-import type { BuiltImage } from "./image.ts";
+import type { EncodedImage } from "./image.ts";
 import { DOCKER, OCI } from "./media_types.ts";
 
 /** A JSON document with its digest. */
@@ -32,21 +32,23 @@ export function jsonBlob(value: unknown, mediaType: string): JsonBlob {
 }
 
 /**
- * The OCI image manifest of `image`, with layer media types from each layer's compressor.
+ * The OCI image manifest of `image`, with layer media types from each layer's encoding.
  *
  * @example
  * ```ts
+ * import type { EncodedImage } from "./image.ts";
+ * declare const image: EncodedImage;
  * const m = ociManifest(image); // m.digest is what `--json` reports as manifestDigest
  * ```
  */
-export function ociManifest(image: BuiltImage): JsonBlob {
+export function ociManifest(image: EncodedImage): JsonBlob {
   return jsonBlob(
     {
       schemaVersion: 2,
       mediaType: OCI.manifest,
       config: { mediaType: OCI.config, digest: image.config.digest, size: image.config.size },
       layers: image.layers.map((l) => ({
-        mediaType: OCI.layer[l.compressor],
+        mediaType: OCI.layer[l.encoding],
         digest: l.digest,
         size: l.size,
       })),
@@ -60,17 +62,19 @@ export function ociManifest(image: BuiltImage): JsonBlob {
  *
  * @example
  * ```ts
+ * import type { EncodedImage } from "./image.ts";
+ * declare const image: EncodedImage;
  * dockerManifest(image).mediaType; // "application/vnd.docker.distribution.manifest.v2+json"
  * ```
  */
-export function dockerManifest(image: BuiltImage): JsonBlob {
+export function dockerManifest(image: EncodedImage): JsonBlob {
   return jsonBlob(
     {
       schemaVersion: 2,
       mediaType: DOCKER.manifest,
       config: { mediaType: DOCKER.config, digest: image.config.digest, size: image.config.size },
       layers: image.layers.map((l) => ({
-        mediaType: DOCKER.layer[l.compressor],
+        mediaType: DOCKER.layer[l.encoding],
         digest: l.digest,
         size: l.size,
       })),

@@ -37,6 +37,55 @@ const HOST =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 
+/** A repository name as written in image files and archives: an optional registry host, then path components. */
+const REPOSITORY_NAME = new RegExp(
+  `^(?:${HOST.source.slice(1, -1)}/)?${COMPONENT.source.slice(1, -1)}(?:/${COMPONENT.source.slice(1, -1)})*$`,
+);
+
+/**
+ * True for a repository name: lowercase path components, optionally after a
+ * registry host (`registry.example.com:5000/team/app`), at most 255 characters.
+ *
+ * @example
+ * ```ts
+ * isRepositoryName("localhost:5000/team/app"); // true
+ * isRepositoryName("Team/App"); // false
+ * ```
+ */
+export function isRepositoryName(name: string): boolean {
+  return name.length <= 255 && REPOSITORY_NAME.test(name);
+}
+
+/**
+ * True for a tag: up to 128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+ *
+ * @example
+ * ```ts
+ * isValidTag("1.0-rc1"); // true
+ * isValidTag(".hidden"); // false
+ * ```
+ */
+export function isValidTag(tag: string): boolean {
+  return TAG.test(tag);
+}
+
+/**
+ * Splits `name[:tag]` at the tag's colon (a registry port is not a tag),
+ * without checking or normalising either part.
+ *
+ * @example
+ * ```ts
+ * splitNameTag("localhost:5000/app:v1"); // { name: "localhost:5000/app", tag: "v1" }
+ * splitNameTag("localhost:5000/app"); // { name: "localhost:5000/app" }
+ * ```
+ */
+export function splitNameTag(value: string): { name: string; tag?: string } {
+  const colon = value.lastIndexOf(":");
+  return colon > value.lastIndexOf("/")
+    ? { name: value.slice(0, colon), tag: value.slice(colon + 1) }
+    : { name: value };
+}
+
 function looksLikeHost(component: string): boolean {
   return component.includes(".") || component.includes(":") || component === "localhost" ||
     component.startsWith("[");
@@ -67,12 +116,11 @@ export function parseReference(reference: string): ImageReference {
     digest = d;
     rest = rest.slice(0, at);
   }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) {
+  const split = splitNameTag(rest);
+  const tag = split.tag;
+  rest = split.name;
+  if (tag !== undefined) {
+    if (!isValidTag(tag)) {
       throw new InvalidReferenceError(
         reference,
         `the tag ${

@@ -22,38 +22,13 @@ import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 import { diffIdOf, ingestBlob, type IngestedBlob } from "../cache/ingest_blob.ts";
 import type { Layer } from "../model/layer.ts";
+import type { Image } from "../model/image.ts";
+import { ImageFormatError, parseJson } from "../model/errors.ts";
+import { parseConfigFile } from "../model/image_config.ts";
+import { splitNameTag } from "../model/reference.ts";
 import { compressorOfMediaType } from "../model/media_types.ts";
 
-/** A base image in the store. */
-export interface BaseImage {
-  /** The parsed image config. */
-  config: ImageConfigJson;
-  /** The config's digest. */
-  configDigest: Digest;
-  /** Layers bottom first, as stored (compressed or not). */
-  layers: Layer[];
-  /** Tags the source gave the image (`RepoTags` or the OCI ref name). */
-  repoTags: string[];
-}
-
-/** The parts of an image config that dockwright reads. */
-export interface ImageConfigJson {
-  architecture?: string;
-  os?: string;
-  created?: string;
-  config?: { Env?: string[]; [key: string]: unknown } | null;
-  rootfs?: { type?: string; diff_ids?: string[] };
-  history?: unknown[];
-  [key: string]: unknown;
-}
-
-/** An archive or layout that is not a valid image. */
-export class ImageFormatError extends Error {
-  constructor(readonly source: string, problem: string) {
-    super(`${source}: ${problem}`);
-    this.name = "ImageFormatError";
-  }
-}
+export { ImageFormatError, parseJson };
 
 /** Member files kept in memory (JSON documents); everything else goes to the store. */
 const SMALL_LIMIT = 16 << 20;
@@ -65,22 +40,6 @@ interface Members {
   small: Map<string, Uint8Array>;
   blobs: Map<string, IngestedBlob>;
   links: Map<string, string>;
-}
-
-/**
- * Parses an archive member as JSON; an {@link ImageFormatError} naming the archive and member otherwise.
- *
- * @example
- * ```ts
- * const manifest = parseJson("./base.tar", "manifest.json", bytes);
- * ```
- */
-export function parseJson(source: string, name: string, bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw new ImageFormatError(source, `${name} is not valid JSON (${(error as Error).message})`);
-  }
 }
 
 /** Reads every member of an archive: metadata into memory, blobs into the store. */
@@ -162,29 +121,34 @@ async function checkedLayer(
   }
   return {
     diffId,
-    digest: blob.digest,
-    size: blob.size,
-    compressor: blob.compressor,
+    origin: { encoding: blob.compressor, digest: blob.digest, size: blob.size },
     comment: what,
   };
 }
 
-function configOf(source: string, value: unknown): ImageConfigJson {
-  if (!value || typeof value !== "object" || Array.isArray(value)) {
-    throw new ImageFormatError(source, "the image config is not a JSON object");
-  }
-  const config = value as ImageConfigJson;
-  if (!Array.isArray(config.rootfs?.diff_ids)) {
-    throw new ImageFormatError(source, "the image config has no rootfs.diff_ids");
-  }
-  return config;
+/** An image read from an archive or layout, named `name:tag` ("" when the source names none). */
+function readImageValue(
+  store: BlobStore,
+  configBytes: Uint8Array,
+  layers: Layer[],
+  name: { name: string; tag?: string },
+): Image {
+  const digest = digestOf(configBytes);
+  store.putBytes(configBytes);
+  return {
+    repoName: name.name,
+    tag: name.tag ?? (name.name ? "latest" : ""),
+    config: { bytes: configBytes, digest, size: configBytes.length },
+    layers,
+    archiveLayout: "stream",
+  };
 }
 
 async function fromDockerArchive(
   store: BlobStore,
   source: string,
   members: Members,
-): Promise<BaseImage> {
+): Promise<Image> {
   const manifest = parseJson(source, "manifest.json", members.small.get("manifest.json")!);
   if (!Array.isArray(manifest) || manifest.length === 0 || typeof manifest[0] !== "object") {
     throw new ImageFormatError(source, "manifest.json is not a non-empty list of images");
@@ -198,7 +162,10 @@ async function fromDockerArchive(
     throw new ImageFormatError(source, "manifest.json[0] needs a Config name and a list of Layers");
   }
   const configName = resolveMember(source, members, entry.Config);
-  const configBytes = members.small.get(configName);
+  // Docker 25+ stores the config as blobs/sha256/<hex>, without .json.
+  const configBlob = members.blobs.get(configName);
+  const configBytes = members.small.get(configName) ??
+    (configBlob && configBlob.size <= SMALL_LIMIT ? store.readBytes(configBlob.digest) : undefined);
   if (!configBytes) {
     throw new ImageFormatError(
       source,
@@ -213,15 +180,14 @@ async function fromDockerArchive(
       `config ${configName} does not match its name (sha256 ${configDigest.slice(7)})`,
     );
   }
-  const config = configOf(source, parseJson(source, configName, configBytes));
-  const diffIds = config.rootfs!.diff_ids!;
+  const config = parseConfigFile(`${source}: ${configName}`, configBytes);
+  const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== entry.Layers.length) {
     throw new ImageFormatError(
       source,
       `manifest lists ${entry.Layers.length} layers but the config has ${diffIds.length} diff_ids`,
     );
   }
-  store.putBytes(configBytes);
   const layers: Layer[] = [];
   for (const [i, name] of (entry.Layers as string[]).entries()) {
     layers.push(
@@ -231,7 +197,12 @@ async function fromDockerArchive(
   const repoTags = Array.isArray(entry.RepoTags)
     ? entry.RepoTags.filter((t): t is string => typeof t === "string")
     : [];
-  return { config, configDigest, layers, repoTags };
+  return readImageValue(
+    store,
+    configBytes,
+    layers,
+    repoTags.length > 0 ? splitNameTag(repoTags[0]) : { name: "" },
+  );
 }
 
 interface Descriptor {
@@ -258,7 +229,7 @@ function descriptor(source: string, value: unknown, what: string): Descriptor {
 
 /** Reads OCI blobs from archive members or a layout folder, verifying each against its descriptor. */
 interface OciBlobs {
-  json(d: Descriptor, what: string): unknown;
+  bytes(d: Descriptor, what: string): Uint8Array;
   blob(d: Descriptor, what: string): IngestedBlob | Promise<IngestedBlob>;
 }
 
@@ -268,7 +239,7 @@ async function fromOci(
   blobs: OciBlobs,
   indexBytes: Uint8Array,
   tag: string | undefined,
-): Promise<BaseImage> {
+): Promise<Image> {
   let index = parseJson(source, "index.json", indexBytes) as { manifests?: unknown[] };
   let refName: string | undefined;
   for (let depth = 0;; depth++) {
@@ -290,7 +261,7 @@ async function fromOci(
     const linux = chosen.filter((d) => !d.platform || d.platform.os === "linux");
     const pick = linux[0] ?? chosen[0];
     refName ??= pick.annotations?.["org.opencontainers.image.ref.name"];
-    const doc = blobs.json(pick, `manifest ${pick.digest}`) as {
+    const doc = parseJson(source, `manifest ${pick.digest}`, blobs.bytes(pick, `manifest ${pick.digest}`)) as {
       mediaType?: string;
       manifests?: unknown[];
       config?: unknown;
@@ -302,8 +273,8 @@ async function fromOci(
       continue;
     }
     const configDesc = descriptor(source, doc.config, "manifest config");
-    const config = configOf(source, blobs.json(configDesc, "config"));
-    const diffIds = config.rootfs!.diff_ids!;
+    const configBytes = blobs.bytes(configDesc, "config");
+    const diffIds = parseConfigFile(`${source}: config ${configDesc.digest}`, configBytes).rootfs.diff_ids;
     const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) =>
       descriptor(source, l, `manifest layers[${i}]`)
     );
@@ -321,13 +292,20 @@ async function fromOci(
       const blob = await blobs.blob(d, `layer ${i}`);
       layers.push(await checkedLayer(store, source, blob, diffIds[i], `layer ${d.digest}`));
     }
-    return { config, configDigest: configDesc.digest, layers, repoTags: refName ? [refName] : [] };
+    // A full name (containerd, BuildKit, skopeo) or only the tag (the layout spec's ref name).
+    const fullName = pick.annotations?.["io.containerd.image.name"];
+    return readImageValue(
+      store,
+      configBytes,
+      layers,
+      fullName ? splitNameTag(fullName) : { name: "", tag: refName ?? "" },
+    );
   }
 }
 
 function ociMemberBlobs(store: BlobStore, source: string, members: Members): OciBlobs {
   return {
-    json(d, what) {
+    bytes(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
       const bytes = members.small.get(name) ??
         (members.blobs.has(name) ? store.readBytes(members.blobs.get(name)!.digest) : undefined);
@@ -335,7 +313,7 @@ function ociMemberBlobs(store: BlobStore, source: string, members: Members): Oci
       if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
         throw new ImageFormatError(source, `${what}: blob does not match its digest ${d.digest}`);
       }
-      return parseJson(source, name, bytes);
+      return bytes;
     },
     blob(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
@@ -358,7 +336,7 @@ function ociMemberBlobs(store: BlobStore, source: string, members: Members): Oci
 function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
   const path = (d: Descriptor) => join(dir, "blobs", "sha256", d.digest.slice(7));
   return {
-    json(d, what) {
+    bytes(d, what) {
       if (!existsSync(path(d))) {
         throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
       }
@@ -369,7 +347,7 @@ function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
       if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
         throw new ImageFormatError(dir, `${what}: blob does not match its digest ${d.digest}`);
       }
-      return parseJson(dir, what, bytes);
+      return bytes;
     },
     async blob(d, what) {
       if (!existsSync(path(d))) {
@@ -390,11 +368,12 @@ function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
  *
  * @example
  * ```ts
- * const base = await readImage(store, "./debian.tar.gz");
+ * import { BlobStore } from "../cache/blob_store.ts";
+ * const base = await readImage(BlobStore.open(), "./debian.tar.gz");
  * base.layers.length; // 1
  * ```
  */
-export async function readImage(store: BlobStore, path: string, tag?: string): Promise<BaseImage> {
+export async function readImage(store: BlobStore, path: string, tag?: string): Promise<Image> {
   if (!existsSync(path)) {
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }

@@ -11,7 +11,7 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SOURCE_DATE_EPOCH } from "../../transport/docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../../model/constants.ts";
 import { dumpNixDb, queryNixClosure } from "../../store/nix_store.ts";
 import { requireHostTool, shellQuote as q } from "../../host/shell.ts";
 
@@ -22,8 +22,10 @@ import { requireHostTool, shellQuote as q } from "../../host/shell.ts";
  *
  * @example
  * ```ts
- * const script = nixDbScript(["/nix/store/...-hello"], work) + "\n" + extraCommands;
- * await runShell(script, { attribute: "extraCommands", cwd: root });
+ * import { runShell } from "../../host/shell.ts";
+ * const hello = "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12";
+ * const script = nixDbScript([hello], "/tmp/run/work") + "\nmkdir -p data";
+ * await runShell(script, { attribute: "extraCommands", cwd: "/tmp/run/rootfs" });
  * ```
  */
 export function nixDbScript(roots: readonly string[], workDir: string): string {

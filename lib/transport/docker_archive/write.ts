@@ -19,11 +19,11 @@ import type { Compressor } from "../../codec/compress.ts";
 import { sha256Hex } from "../../codec/sha256.ts";
 import type { TarEntry } from "../../tar/entry.ts";
 import { compareNames } from "../../tree/file_tree.ts";
-import { type BuiltImage, repoTag } from "../../model/image.ts";
+import { type EncodedImage, type Image, repoTag } from "../../model/image.ts";
+import { encodeImages } from "../encode.ts";
 import { MemberFactory, writeTarFile } from "../archive_file.ts";
 
-/** Nix's SOURCE_DATE_EPOCH (1980-01-01T00:00:00Z). */
-export const SOURCE_DATE_EPOCH = 315532800;
+import { SOURCE_DATE_EPOCH } from "../../model/constants.ts";
 
 const encoder = new TextEncoder();
 
@@ -37,10 +37,13 @@ function json(value: unknown, indent: number, trailingNewline: boolean): Uint8Ar
  *
  * @example
  * ```ts
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const image: EncodedImage;
  * const entries = dockerArchiveEntries(store, [image]);
  * ```
  */
-export function dockerArchiveEntries(store: BlobStore, images: readonly BuiltImage[]): TarEntry[] {
+export function dockerArchiveEntries(store: BlobStore, images: readonly EncodedImage[]): TarEntry[] {
   const members = new Map<string, TarEntry>();
   const manifest: Array<Record<string, unknown>> = [];
   const repositories: Record<string, Record<string, string>> = {};
@@ -56,7 +59,7 @@ export function dockerArchiveEntries(store: BlobStore, images: readonly BuiltIma
     const layerPaths: string[] = [];
     let parent: string | undefined;
     for (const layer of image.layers) {
-      if (layer.compressor !== "none") {
+      if (layer.encoding !== "none") {
         throw new Error("internal: docker-archive layers must be uncompressed");
       }
       if (stream) {
@@ -103,24 +106,30 @@ export function dockerArchiveEntries(store: BlobStore, images: readonly BuiltIma
   return sorted;
 }
 
-function streamMtime(image: BuiltImage): number {
+function streamMtime(image: EncodedImage): number {
   return image.streamMtime ?? 1;
 }
 
 /**
- * Writes a docker-archive of `images` to `target`, atomically.
+ * Writes a docker-archive of `images` to `target`, atomically, compressed as
+ * a whole with `compressor`; returns the images as written (tar layers).
  *
  * @example
  * ```ts
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const image: Image;
  * await writeDockerArchive(store, [image], "hello.tar.gz", "gz");
  * ```
  */
 export async function writeDockerArchive(
   store: BlobStore,
-  images: readonly BuiltImage[],
+  images: readonly Image[],
   target: string,
   compressor: Compressor,
   onBytes?: (n: number) => void,
-): Promise<void> {
-  await writeTarFile(target, dockerArchiveEntries(store, images), compressor, onBytes);
+): Promise<EncodedImage[]> {
+  const encoded = await encodeImages(store, images, { kind: "tar" });
+  await writeTarFile(target, dockerArchiveEntries(store, encoded), compressor, onBytes);
+  return encoded;
 }

@@ -17,12 +17,15 @@ import { join } from "node:path";
 import type { BlobStore } from "../../cache/blob_store.ts";
 import type { Digest } from "../../codec/sha256.ts";
 import type { TarEntry } from "../../tar/entry.ts";
-import type { BuiltImage } from "../../model/image.ts";
-import { type JsonBlob, jsonBlob, ociManifest } from "../../model/manifest.ts";
+import type { EncodedImage, Image } from "../../model/image.ts";
+import { indexDocument } from "../../model/image_index.ts";
+import type { Compressor } from "../../codec/compress.ts";
+import { encodeImages } from "../encode.ts";
+import { type JsonBlob, ociManifest } from "../../model/manifest.ts";
 import { OCI } from "../../model/media_types.ts";
 import { writeAtomically } from "../../host/atomic.ts";
 import { MemberFactory, writeTarFile } from "../archive_file.ts";
-import { SOURCE_DATE_EPOCH } from "../docker_archive/write.ts";
+import { SOURCE_DATE_EPOCH } from "../../model/constants.ts";
 
 /** The annotation that names a manifest's tag inside a layout. */
 export const REF_NAME = "org.opencontainers.image.ref.name";
@@ -41,24 +44,21 @@ export interface LayoutPlan {
  *
  * @example
  * ```ts
+ * declare const image: EncodedImage;
  * const plan = planOciLayout([image]);
  * plan.manifests[0].digest; // the manifest digest
  * ```
  */
-export function planOciLayout(images: readonly BuiltImage[]): LayoutPlan {
+export function planOciLayout(images: readonly EncodedImage[]): LayoutPlan {
   const manifests = images.map(ociManifest);
-  const index = jsonBlob(
-    {
-      schemaVersion: 2,
-      mediaType: OCI.index,
-      manifests: images.map((image, i) => ({
-        mediaType: OCI.manifest,
-        digest: manifests[i].digest,
-        size: manifests[i].size,
-        annotations: { [REF_NAME]: image.tag },
-      })),
-    },
-    OCI.index,
+  const index = indexDocument(
+    images.map((image, i) => ({
+      mediaType: OCI.manifest,
+      digest: manifests[i].digest,
+      size: manifests[i].size,
+      annotations: { [REF_NAME]: image.tag },
+    })),
+    "oci",
   );
   const blobs = new Map<Digest, number>();
   for (const image of images) {
@@ -75,20 +75,34 @@ export function planOciLayout(images: readonly BuiltImage[]): LayoutPlan {
   };
 }
 
+/** What an OCI writer wrote: the layout's files and the images with their layer encodings. */
+export interface WrittenLayout {
+  plan: LayoutPlan;
+  images: EncodedImage[];
+}
+
 /**
- * Writes an OCI layout folder at `target`, replacing it atomically.
+ * Writes an OCI layout folder at `target`, replacing it atomically. Layers
+ * built here are written compressed with `compressor`; a base layer keeps
+ * its own compression.
  *
  * @example
  * ```ts
- * await writeOciLayout(store, [image], "hello.oci");
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const image: Image;
+ * const { plan } = await writeOciLayout(store, [image], "hello.oci", "zstd");
+ * plan.manifests[0].digest;
  * ```
  */
 export async function writeOciLayout(
   store: BlobStore,
-  images: readonly BuiltImage[],
+  images: readonly Image[],
   target: string,
-): Promise<LayoutPlan> {
-  const plan = planOciLayout(images);
+  compressor: Compressor,
+): Promise<WrittenLayout> {
+  const encoded = await encodeImages(store, images, { kind: "oci", compressor });
+  const plan = planOciLayout(encoded);
   await writeAtomically(target, (tmp) => {
     const blobDir = join(tmp, "blobs", "sha256");
     mkdirSync(blobDir, { recursive: true });
@@ -104,7 +118,7 @@ export async function writeOciLayout(
     }
     writeFileSync(join(tmp, "index.json"), plan.index.bytes);
   });
-  return plan;
+  return { plan, images: encoded };
 }
 
 /**
@@ -112,12 +126,15 @@ export async function writeOciLayout(
  *
  * @example
  * ```ts
- * const entries = ociArchiveEntries(store, [image]);
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const image: EncodedImage;
+ * const { entries } = ociArchiveEntries(store, [image]);
  * ```
  */
 export function ociArchiveEntries(
   store: BlobStore,
-  images: readonly BuiltImage[],
+  images: readonly EncodedImage[],
 ): { entries: TarEntry[]; plan: LayoutPlan } {
   const plan = planOciLayout(images);
   const m = new MemberFactory({ fileMode: 0o644, dirMode: 0o755, mtime: SOURCE_DATE_EPOCH });
@@ -141,20 +158,25 @@ export function ociArchiveEntries(
 }
 
 /**
- * Writes an OCI archive at `target`, atomically.
+ * Writes an OCI archive at `target`, atomically (layers as in {@link writeOciLayout}).
  *
  * @example
  * ```ts
- * await writeOciArchive(store, [image], "hello.oci.tar");
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const image: Image;
+ * await writeOciArchive(store, [image], "hello.oci.tar", "gz");
  * ```
  */
 export async function writeOciArchive(
   store: BlobStore,
-  images: readonly BuiltImage[],
+  images: readonly Image[],
   target: string,
+  compressor: Compressor,
   onBytes?: (n: number) => void,
-): Promise<LayoutPlan> {
-  const { entries, plan } = ociArchiveEntries(store, images);
+): Promise<WrittenLayout> {
+  const encoded = await encodeImages(store, images, { kind: "oci", compressor });
+  const { entries, plan } = ociArchiveEntries(store, encoded);
   await writeTarFile(target, entries, "none", onBytes);
-  return plan;
+  return { plan, images: encoded };
 }

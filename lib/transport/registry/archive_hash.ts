@@ -19,8 +19,8 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { BlobStore } from "../../cache/blob_store.ts";
 import { sha256Hex } from "../../codec/sha256.ts";
-import { layersForSink } from "../../cache/layer_encodings.ts";
-import type { BuiltImage } from "../../model/image.ts";
+import type { Image } from "../../model/image.ts";
+import { encodeImage } from "../encode.ts";
 import { dockerArchiveEntries } from "../docker_archive/write.ts";
 import { writeTar } from "../../tar/writer.ts";
 import { fromNix32, toNix32 } from "../../codec/nix_base32.ts";
@@ -63,10 +63,12 @@ export function parseSha256(value: string): Uint8Array | undefined {
  *
  * @example
  * ```ts
+ * declare const store: BlobStore;
+ * declare const image: Image;
  * sri(await dockerArchiveHash(store, image)); // "sha256-..."
  * ```
  */
-export async function dockerArchiveHash(store: BlobStore, image: BuiltImage): Promise<Uint8Array> {
+export async function dockerArchiveHash(store: BlobStore, image: Image): Promise<Uint8Array> {
   // Everything the archive's bytes depend on (and the writer's version, "v1").
   const key = sha256Hex(JSON.stringify({
     v: 1,
@@ -79,9 +81,9 @@ export async function dockerArchiveHash(store: BlobStore, image: BuiltImage): Pr
   }));
   const known = store.getRecord<{ sha256: string }>("archive-hashes", key);
   if (known) return new Uint8Array(Buffer.from(known.sha256, "hex"));
-  const layers = await layersForSink(store, image.layers, "docker-archive", "none");
+  const encoded = await encodeImage(store, image, { kind: "tar" });
   const hash = createHash("sha256");
-  for await (const chunk of writeTar(dockerArchiveEntries(store, [{ ...image, layers }]))) {
+  for await (const chunk of writeTar(dockerArchiveEntries(store, [encoded]))) {
     hash.update(chunk);
   }
   const digest = hash.digest();

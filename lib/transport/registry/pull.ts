@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { BlobRef, BlobStore } from "../../cache/blob_store.ts";
+import type { BlobStore } from "../../cache/blob_store.ts";
 import { type Digest, digestOf, isDigest } from "../../codec/sha256.ts";
 import {
   diffIdOf,
@@ -23,7 +23,8 @@ import {
 } from "../../cache/ingest_blob.ts";
 import type { Layer } from "../../model/layer.ts";
 import { compressorOfMediaType, DOCKER, OCI } from "../../model/media_types.ts";
-import type { ImageConfigJson } from "../read_image.ts";
+import { type ImageConfigFile, parseConfigFile } from "../../model/image_config.ts";
+import type { Image } from "../../model/image.ts";
 import { hostArchitecture } from "../../model/platform.ts";
 import type { Progress } from "../../host/progress.ts";
 import { rememberBlobLocation } from "./blob_locations.ts";
@@ -36,7 +37,7 @@ import {
   type PlatformDescriptor,
   platformName,
 } from "../../model/platform.ts";
-import { formatReference, type ImageReference, parseReference } from "../../model/reference.ts";
+import { DOCKER_HUB, formatReference, type ImageReference, parseReference } from "../../model/reference.ts";
 
 /** Options of {@link pull}. */
 export interface PullOptions extends RegistryOptions {
@@ -50,17 +51,16 @@ export interface PullOptions extends RegistryOptions {
   concurrency?: number;
 }
 
-/** A pulled image, all in the store. */
-export interface PulledImage {
+/** A pulled image, all in the store, and where it came from. */
+export interface Pulled {
+  /** The image, named after the reference; its layers' origins are the registry's blobs (usually gzip). */
+  image: Image;
   /** What was pulled (its digest is the one asked for, or the tag's digest). */
   reference: ImageReference & { digest: Digest };
   /** Digest of the image manifest (differs from `reference.digest` when that names an index). */
   manifestDigest: Digest;
   /** Media type of that manifest. */
   mediaType: string;
-  config: BlobRef & { bytes: Uint8Array };
-  /** Layers bottom first, as stored in the registry (usually gzip). */
-  layers: Layer[];
 }
 
 /** The `Accept` header for manifests: every type dockwright reads. */
@@ -296,7 +296,11 @@ class Puller {
  *
  * @example
  * ```ts
- * const image = await pull(BlobStore.open(), "127.0.0.1:5000/base@sha256:...", { tlsVerify: false, platform: { os: "linux", architecture: "arm64" } });
+ * import { BlobStore } from "../../cache/blob_store.ts";
+ * const { image } = await pull(BlobStore.open(), "127.0.0.1:5000/base:1", {
+ *   tlsVerify: false,
+ *   platform: { os: "linux", architecture: "arm64" },
+ * });
  * image.layers.length; // 2
  * ```
  */
@@ -304,7 +308,7 @@ export async function pull(
   store: BlobStore,
   reference: string | ImageReference,
   options: PullOptions = {},
-): Promise<PulledImage> {
+): Promise<Pulled> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   if (!ref.digest && !ref.tag) {
     throw new RegistryError(
@@ -363,15 +367,13 @@ export async function pull(
     }
     const configBlob = await puller.blob(configDesc, "config");
     const configBytes = store.readBytes(configBlob.digest);
-    let config: ImageConfigJson;
+    let config: ImageConfigFile;
     try {
-      config = JSON.parse(new TextDecoder().decode(configBytes)) as ImageConfigJson;
+      config = parseConfigFile(`${puller.where}: config ${configDesc.digest}`, configBytes);
     } catch (error) {
-      throw new RegistryError(
-        `${puller.where}: the config is not valid JSON (${(error as Error).message})`,
-      );
+      throw new RegistryError((error as Error).message);
     }
-    const diffIds = config?.rootfs?.diff_ids;
+    const diffIds = config.rootfs.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== layerDescs.length) {
       throw new RegistryError(
         `${puller.where}: the manifest lists ${layerDescs.length} layers but the config has ${
@@ -407,9 +409,7 @@ export async function pull(
       }
       return {
         diffId,
-        digest: blob.digest,
-        size: blob.size,
-        compressor: blob.compressor,
+        origin: { encoding: blob.compressor, digest: blob.digest, size: blob.size },
       } satisfies Layer;
     });
     options.progress?.end();
@@ -417,11 +417,16 @@ export async function pull(
       rememberBlobLocation(store, digest, ref.registry, ref.repository);
     }
     return {
+      image: {
+        repoName: ref.registry === DOCKER_HUB ? ref.repository : `${ref.registry}/${ref.repository}`,
+        tag: ref.tag ?? "",
+        config: { digest: configBlob.digest, size: configBlob.size, bytes: configBytes },
+        layers,
+        archiveLayout: "stream",
+      },
       reference: { ...ref, digest: top.digest },
       manifestDigest: image.digest,
       mediaType: image.mediaType,
-      config: { digest: configBlob.digest, size: configBlob.size, bytes: configBytes },
-      layers,
     };
   } finally {
     client.close();

@@ -20,21 +20,22 @@
 
 import { open } from "node:fs/promises";
 import { Buffer } from "node:buffer";
-import { BlobStore } from "../../cache/blob_store.ts";
+import type { BlobStore } from "../../cache/blob_store.ts";
 import type { Compressor } from "../../codec/compress.ts";
 import type { Digest } from "../../codec/sha256.ts";
-import { convertLayer, layersForSink } from "../../cache/layer_encodings.ts";
-import type { BuiltImage } from "../../model/image.ts";
-import { dockerManifest, type JsonBlob, jsonBlob, ociManifest } from "../../model/manifest.ts";
+import { encodeLayer } from "../../cache/layer_encodings.ts";
+import type { EncodedImage, Image } from "../../model/image.ts";
+import { checkPlatformsDistinct, type ImageIndex, indexDocument } from "../../model/image_index.ts";
+import { dockerManifest, type JsonBlob, ociManifest } from "../../model/manifest.ts";
 import { DOCKER, OCI } from "../../model/media_types.ts";
-import { createContext, type ImageDefinition } from "../../dsl/image_definition.ts";
 import { Progress } from "../../host/progress.ts";
+import { encodeImage } from "../encode.ts";
 import { blobLocations, rememberBlobLocation } from "./blob_locations.ts";
 import { isRetryableStatus, RegistryClient, type RegistryOptions } from "./client.ts";
 import { findCredentials } from "./credentials.ts";
 import { describeFailure, RegistryError } from "./errors.ts";
 import { mapLimit } from "../../host/map_limit.ts";
-import { formatReference, type ImageReference, parseReference } from "../../model/reference.ts";
+import { formatReference, type ImageReference } from "../../model/reference.ts";
 
 /** Manifest formats a push can write. */
 export const MANIFEST_FORMATS = ["oci", "docker"] as const;
@@ -42,7 +43,7 @@ export const MANIFEST_FORMATS = ["oci", "docker"] as const;
 /** `oci` (OCI image manifest, the default) or `docker` (Docker schema 2, for registries that only take that). */
 export type ManifestFormat = typeof MANIFEST_FORMATS[number];
 
-/** Options of {@link push} and {@link pushIndex}. */
+/** Options of a push (`push`, `pushIndex`, {@link pushImage}, {@link pushImageIndex}). */
 export interface PushOptions extends RegistryOptions {
   /** Layer compression. Default: the image's `compressor` (`gz` unless the image says otherwise). */
   compressor?: Compressor;
@@ -66,7 +67,7 @@ export interface PushedLayer {
   mediaType: string;
 }
 
-/** What {@link push} did. */
+/** What a push of one image did. */
 export interface PushResult {
   /** The image's name and tag (as a build would write them). */
   name: string;
@@ -83,7 +84,7 @@ export interface PushResult {
   blobs: { uploaded: number; mounted: number; existing: number };
 }
 
-/** What {@link pushIndex} did. */
+/** What a push of an index did. */
 export interface PushIndexResult {
   reference: string;
   /** Digest of the index (or manifest list). */
@@ -325,17 +326,23 @@ class Uploader {
 }
 
 /**
- * Pushes an image already built into `store`. Used by {@link push} and by the
- * command line (which may also write the same image to a file).
+ * Pushes an image whose blobs are in `store`: its layers in the encoding the
+ * push asks for (made from the store when missing), then the config, then
+ * the manifest.
  *
  * @example
  * ```ts
- * const result = await pushBuilt(store, built, parseReference("127.0.0.1:5000/app:1"), { tlsVerify: false });
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import { parseReference } from "../../model/reference.ts";
+ * declare const store: BlobStore;
+ * declare const image: Image;
+ * const result = await pushImage(store, image, parseReference("127.0.0.1:5000/app:1"), { tlsVerify: false });
+ * result.manifestDigest;
  * ```
  */
-export async function pushBuilt(
+export async function pushImage(
   store: BlobStore,
-  built: BuiltImage,
+  built: Image,
   ref: ImageReference,
   options: PushOptions = {},
   progress: Progress = Progress.silent(),
@@ -354,14 +361,17 @@ export async function pushBuilt(
       "push: Docker schema 2 manifests have no zstd layer type; use compressor gz (or none), or the OCI manifest format",
     );
   }
-  let layers = await layersForSink(store, built.layers, "oci", compressor);
+  let image: EncodedImage = await encodeImage(store, built, { kind: "oci", compressor });
   // Base layers keep their compression; Docker manifests cannot describe zstd ones.
   if (format === "docker") {
-    layers = await Promise.all(
-      layers.map((l) => l.compressor === "zstd" ? convertLayer(store, l, "gz") : l),
-    );
+    image = {
+      ...image,
+      layers: await Promise.all(
+        image.layers.map((l) => l.encoding === "zstd" ? encodeLayer(store, l, "gz") : l),
+      ),
+    };
   }
-  const image: BuiltImage = { ...built, layers };
+  const layers = image.layers;
   const manifest = format === "docker" ? dockerManifest(image) : ociManifest(image);
   if (ref.digest && ref.digest !== manifest.digest) {
     throw new RegistryError(
@@ -418,109 +428,68 @@ export async function pushBuilt(
       digest: l.digest,
       diffId: l.diffId,
       size: l.size,
-      mediaType: layerType[l.compressor],
+      mediaType: layerType[l.encoding],
     })),
     blobs: counts,
   };
 }
 
-function progressOf(options: PushOptions): Progress {
-  return options.progress === undefined ? Progress.auto() : new Progress(options.progress);
-}
-
 /**
- * Builds `image` and pushes it to `reference` (`registry/repository[:tag]`;
- * without a tag, the image's tag). Layers are compressed per `compressor`.
+ * Pushes every image of `index` by digest, then the index (an OCI image
+ * index, or with `manifestFormat: "docker"` a Docker manifest list) under
+ * `ref`'s tag (default `latest`).
  *
  * @example
  * ```ts
- * import { buildImage, push } from "dockwright";
- * const result = await push(buildImage({ name: "app", tag: "1.0", copyToRoot: "./rootfs" }), "127.0.0.1:5000/app", { tlsVerify: false });
- * console.log(result.manifestDigest);
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import { parseReference } from "../../model/reference.ts";
+ * declare const store: BlobStore;
+ * declare const index: ImageIndex;
+ * await pushImageIndex(store, index, parseReference("127.0.0.1:5000/app:1.0"), { tlsVerify: false });
  * ```
  */
-export async function push(
-  image: ImageDefinition,
-  reference: string,
+export async function pushImageIndex(
+  store: BlobStore,
+  index: ImageIndex,
+  ref: ImageReference,
   options: PushOptions = {},
-): Promise<PushResult> {
-  const ref = parseReference(reference);
-  const store = BlobStore.open(options.cacheDir);
-  const compressor = options.compressor ?? image.compressor;
-  const progress = progressOf(options);
-  const built = await createContext(store, compressor, progress).resolveImage(image);
-  return await pushBuilt(store, built, ref, { ...options, compressor }, progress);
-}
-
-/**
- * Pushes several images (one per platform) by digest, then an OCI image index
- * (or, with `manifestFormat: "docker"`, a Docker manifest list) naming them,
- * tagged `reference`'s tag (default `latest`). Each entry's platform comes
- * from its image config (`os`, `architecture`, `variant`).
- *
- * @example
- * ```ts
- * await pushIndex([buildImage({ name: "app", architecture: "amd64" }), buildImage({ name: "app", architecture: "arm64" })],
- *   "127.0.0.1:5000/app:1.0", { tlsVerify: false });
- * ```
- */
-export async function pushIndex(
-  images: readonly ImageDefinition[],
-  reference: string,
-  options: PushOptions = {},
+  progress: Progress = Progress.silent(),
+  /** The layer compression of each image, when it differs from `options.compressor`. */
+  compressorOf: (i: number) => Compressor | undefined = () => undefined,
 ): Promise<PushIndexResult> {
-  const ref = parseReference(reference);
-  if (ref.digest) throw new RegistryError(`${reference}: push an index to a tag, not a digest`);
-  if (images.length === 0) throw new TypeError("pushIndex: give at least one image");
-  const store = BlobStore.open(options.cacheDir);
-  const progress = progressOf(options);
+  if (ref.digest) {
+    throw new RegistryError(`${formatReference(ref)}: push an index to a tag, not a digest`);
+  }
+  if (index.manifests.length === 0) throw new TypeError("pushIndex: give at least one image");
+  try {
+    checkPlatformsDistinct(index.manifests.map((m) => m.platform));
+  } catch (error) {
+    throw new TypeError(`pushIndex: ${(error as Error).message}`);
+  }
   const format = options.manifestFormat ?? "oci";
   const manifests: PushIndexResult["manifests"] = [];
-  const seen = new Set<string>();
-  for (const image of images) {
-    const compressor = options.compressor ?? image.compressor;
-    const built = await createContext(store, compressor, progress).resolveImage(image);
-    const config = JSON.parse(new TextDecoder().decode(built.config.bytes)) as {
-      os?: string;
-      architecture?: string;
-      variant?: string;
-    };
-    const platform = {
-      os: config.os ?? "linux",
-      architecture: config.architecture ?? "amd64",
-      ...(config.variant ? { variant: config.variant } : {}),
-    };
-    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
-    if (seen.has(key)) {
-      throw new TypeError(
-        `pushIndex: two images are for ${
-          key.replace(/\/$/, "")
-        }; an index needs one image per platform`,
-      );
-    }
-    seen.add(key);
+  for (const [i, { image, platform }] of index.manifests.entries()) {
     // By digest: the index is what carries the tag.
-    const pushed = await pushBuilt(
+    const pushed = await pushImage(
       store,
-      built,
+      image,
       { registry: ref.registry, repository: ref.repository },
-      { ...options, compressor, manifestFormat: format },
+      { ...options, compressor: compressorOf(i) ?? options.compressor, manifestFormat: format },
       progress,
       true,
     );
     manifests.push({ ...pushed, platform });
   }
-  const mediaType = format === "docker" ? DOCKER.manifestList : OCI.index;
-  const index = jsonBlob({
-    schemaVersion: 2,
-    mediaType,
-    manifests: manifests.map((m) => ({
+  const document = indexDocument(
+    manifests.map((m) => ({
       mediaType: m.mediaType,
-      digest: m.manifestDigest,
+      digest: m.manifestDigest as Digest,
       size: m.size,
       platform: m.platform,
     })),
-  }, mediaType);
+    format,
+    index.annotations,
+  );
   const tag = ref.tag ?? "latest";
   const client = new RegistryClient(
     ref,
@@ -529,14 +498,14 @@ export async function pushIndex(
     findCredentials(ref.registry, ref.repository, { creds: options.creds, pushTarget: true }),
   );
   try {
-    await new Uploader(store, client, ref, options, progress).manifest(tag, index, format);
+    await new Uploader(store, client, ref, options, progress).manifest(tag, document, format);
   } finally {
     client.close();
   }
   return {
     reference: formatReference({ ...ref, tag }),
-    manifestDigest: index.digest,
-    mediaType,
+    manifestDigest: document.digest,
+    mediaType: document.mediaType,
     manifests,
   };
 }

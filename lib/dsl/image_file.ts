@@ -1,0 +1,75 @@
+/**
+ * Image files (`image.ts`): the values a module exports that dockwright can
+ * build, and importing a file to find them.
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { type Artifact, isArtifact } from "./artifact.ts";
+import { OptionError } from "./errors.ts";
+import { type ImageDefinition, isImageDefinition } from "./image_definition.ts";
+
+/** An exported image (or artifact: `exportImage`, `mergeImages`) and the export name it has (`default` for the default export). */
+export interface NamedImage {
+  exportName: string;
+  image: ImageDefinition | Artifact;
+}
+
+const buildable = (v: unknown): v is ImageDefinition | Artifact =>
+  isImageDefinition(v) || isArtifact(v);
+
+/**
+ * The images a module exports, default export first, then named exports in order.
+ * An export may also be a list of images.
+ *
+ * @example
+ * ```ts
+ * import { buildImage } from "../../mod.ts";
+ * imagesOf({ default: buildImage({ name: "hello" }) }); // [{ exportName: "default", image }]
+ * ```
+ */
+export function imagesOf(module: Record<string, unknown>): NamedImage[] {
+  const out: NamedImage[] = [];
+  const names = Object.keys(module).sort((a, b) =>
+    a === "default" ? -1 : b === "default" ? 1 : 0
+  );
+  for (const exportName of names) {
+    const value = module[exportName];
+    if (buildable(value)) out.push({ exportName, image: value });
+    else if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        if (buildable(v)) out.push({ exportName: `${exportName}[${i}]`, image: v });
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Imports the image file at `path` and returns what it exports; an
+ * {@link OptionError} when the file is missing or exports nothing buildable.
+ *
+ * @example
+ * ```ts
+ * const images = await importImageFile("examples/hello/image.ts");
+ * images[0].exportName; // "default"
+ * ```
+ */
+export async function importImageFile(path: string): Promise<NamedImage[]> {
+  const absolute = resolve(path);
+  if (!existsSync(absolute)) {
+    throw new OptionError(`image file not found: ${path}`, "pass the path of an image.ts file");
+  }
+  const module = await import(pathToFileURL(absolute).href) as Record<string, unknown>;
+  const images = imagesOf(module);
+  if (images.length === 0) {
+    throw new OptionError(
+      `${path} exports no image`,
+      'export one, e.g. `export default buildImage({ name: "hello" })`',
+    );
+  }
+  return images;
+}

@@ -1,0 +1,223 @@
+/**
+ * The image config document (`application/vnd.oci.image.config.v1+json`) and
+ * its `config` object, typed with the keys Docker and OCI define, so an editor
+ * flags `config.cmd`; and the field-by-field check every reader applies to a
+ * config it did not write.
+ *
+ * @module
+ */
+
+import { ImageFormatError, parseJson } from "./errors.ts";
+
+/**
+ * The container config (`config` of the image config; Nix's `config`
+ * attribute): what a runtime starts the container with.
+ *
+ * @example
+ * ```ts
+ * const config: ImageConfig = { Cmd: ["/bin/hello"], Env: ["LANG=C.UTF-8"], ExposedPorts: { "80/tcp": {} } };
+ * ```
+ */
+export interface ImageConfig {
+  /** `user`, `uid`, `user:group` or `uid:gid`. */
+  User?: string;
+  /** Ports as `port/proto` keys with empty objects. */
+  ExposedPorts?: Record<string, Record<string, never>>;
+  /** `NAME=value` entries. */
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  /** Folders as keys with empty objects. */
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  /** Docker only. */
+  ArgsEscaped?: boolean;
+  /** Docker only; durations in nanoseconds. */
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    StartInterval?: number;
+    Retries?: number;
+  };
+  /** Docker only. */
+  OnBuild?: string[];
+  /** Docker only. */
+  Shell?: string[];
+  /** Docker only; seconds. */
+  StopTimeout?: number;
+  Hostname?: string;
+  Domainname?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Image?: string;
+  NetworkDisabled?: boolean;
+  MacAddress?: string;
+}
+
+/** The shape of a config key's value. */
+export type ConfigValueKind = "strings" | "string" | "object" | "bool" | "int";
+
+/** Every key of {@link ImageConfig} with the shape of its value. */
+export const IMAGE_CONFIG_KEYS = {
+  User: "string",
+  ExposedPorts: "object",
+  Env: "strings",
+  Entrypoint: "strings",
+  Cmd: "strings",
+  Volumes: "object",
+  WorkingDir: "string",
+  Labels: "object",
+  StopSignal: "string",
+  ArgsEscaped: "bool",
+  Healthcheck: "object",
+  OnBuild: "strings",
+  Shell: "strings",
+  StopTimeout: "int",
+  Hostname: "string",
+  Domainname: "string",
+  AttachStdin: "bool",
+  AttachStdout: "bool",
+  AttachStderr: "bool",
+  Tty: "bool",
+  OpenStdin: "bool",
+  StdinOnce: "bool",
+  Image: "string",
+  NetworkDisabled: "bool",
+  MacAddress: "string",
+} as const satisfies Record<keyof ImageConfig, ConfigValueKind>;
+
+/** What each {@link ConfigValueKind} is called in an error message. */
+export const CONFIG_KIND_NAME: Record<ConfigValueKind, string> = {
+  strings: "a list of strings",
+  string: "a string",
+  object: "an object",
+  bool: "true or false",
+  int: "an integer",
+};
+
+/**
+ * True when `value` has the shape `kind` asks for.
+ *
+ * @example
+ * ```ts
+ * hasConfigShape("strings", ["a", "b"]); // true
+ * hasConfigShape("strings", "a b"); // false
+ * ```
+ */
+export function hasConfigShape(kind: ConfigValueKind, value: unknown): boolean {
+  switch (kind) {
+    case "strings":
+      return Array.isArray(value) && value.every((x) => typeof x === "string");
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+    case "bool":
+      return typeof value === "boolean";
+    case "int":
+      return Number.isInteger(value);
+    case "string":
+      return typeof value === "string";
+  }
+}
+
+/**
+ * One `history` entry of an image config.
+ *
+ * @example
+ * ```ts
+ * const entry: HistoryEntry = { created: "1970-01-01T00:00:01Z", comment: "store paths" };
+ * ```
+ */
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/**
+ * The image config document.
+ *
+ * @example
+ * ```ts
+ * const file: ImageConfigFile = {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   config: { Cmd: ["/bin/sh"] },
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * };
+ * ```
+ */
+export interface ImageConfigFile {
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  created?: string;
+  author?: string;
+  config?: ImageConfig | null;
+  rootfs: { type: string; diff_ids: string[] };
+  history?: HistoryEntry[];
+  [key: string]: unknown;
+}
+
+const DIFF_ID = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * Parses and checks a config document that someone else wrote: the fields
+ * dockwright reads must have the right shape, or an {@link ImageFormatError}
+ * names the field. Keys it does not know are kept as they are.
+ *
+ * @example
+ * ```ts
+ * const bytes = new TextEncoder().encode('{"rootfs":{"type":"layers","diff_ids":[]},"config":{"Env":["A=1"]}}');
+ * parseConfigFile("./base.tar", bytes).config?.Env; // ["A=1"]
+ * ```
+ */
+export function parseConfigFile(source: string, bytes: Uint8Array): ImageConfigFile {
+  const value = parseJson(source, "the image config", bytes);
+  const bad = (field: string, want: string) =>
+    new ImageFormatError(source, `the image config's ${field} must be ${want}`);
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new ImageFormatError(source, "the image config is not a JSON object");
+  }
+  const file = value as Record<string, unknown>;
+  for (const key of ["architecture", "os", "variant", "created", "author"]) {
+    if (file[key] !== undefined && file[key] !== null && typeof file[key] !== "string") {
+      throw bad(key, "a string");
+    }
+  }
+  const rootfs = file.rootfs as { diff_ids?: unknown } | undefined;
+  if (!rootfs || typeof rootfs !== "object" || !Array.isArray(rootfs.diff_ids)) {
+    throw new ImageFormatError(source, "the image config has no rootfs.diff_ids");
+  }
+  for (const [i, d] of rootfs.diff_ids.entries()) {
+    if (typeof d !== "string" || !DIFF_ID.test(d)) {
+      throw bad(`rootfs.diff_ids[${i}]`, "a sha256 digest");
+    }
+  }
+  if (file.history !== undefined && file.history !== null && !Array.isArray(file.history)) {
+    throw bad("history", "a list");
+  }
+  const config = file.config;
+  if (config !== undefined && config !== null) {
+    if (!hasConfigShape("object", config)) throw bad("config", "an object");
+    for (const [key, kind] of Object.entries(IMAGE_CONFIG_KEYS)) {
+      const v = (config as Record<string, unknown>)[key];
+      if (v === undefined || v === null) continue;
+      if (!hasConfigShape(kind, v)) throw bad(`config.${key}`, CONFIG_KIND_NAME[kind]);
+    }
+    const env = (config as ImageConfig).Env ?? [];
+    for (const [i, entry] of env.entries()) {
+      if (!entry.includes("=")) throw bad(`config.Env[${i}] (${JSON.stringify(entry)})`, "NAME=value");
+    }
+  }
+  return file as ImageConfigFile;
+}

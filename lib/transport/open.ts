@@ -1,0 +1,104 @@
+/**
+ * One way to open an image from any place dockwright reads: a docker-archive
+ * (plain, gzip or zstd), an OCI layout folder or archive, or a registry.
+ * Specs follow skopeo's transport names where a prefix is given
+ * (`docker-archive:`, `oci:`, `oci-archive:`, `docker://`); without one, an
+ * existing file or folder is read, and anything else is a registry reference.
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import type { BlobStore } from "../cache/blob_store.ts";
+import type { Progress } from "../host/progress.ts";
+import type { Image } from "../model/image.ts";
+import type { Platform } from "../model/platform.ts";
+import { type ImageReference, InvalidReferenceError, parseReference } from "../model/reference.ts";
+import { ImageFormatError } from "../model/errors.ts";
+import { readImage } from "./read_image.ts";
+import type { RegistryOptions } from "./registry/client.ts";
+import { pull } from "./registry/pull.ts";
+
+/** Where an image spec points. */
+export type ImageLocation =
+  /** A docker-archive, OCI archive or OCI layout folder; `tag` picks an image of an OCI index. */
+  | { kind: "path"; path: string; tag?: string }
+  /** An image (or index) in a registry. */
+  | { kind: "registry"; reference: ImageReference };
+
+/**
+ * Where `spec` points.
+ *
+ * @example
+ * ```ts
+ * parseImageSpec("oci:./hello.oci:latest"); // { kind: "path", path: "./hello.oci", tag: "latest" }
+ * parseImageSpec("docker://127.0.0.1:5000/app:1").kind; // "registry"
+ * ```
+ */
+export function parseImageSpec(spec: string): ImageLocation {
+  if (spec === "") throw new ImageFormatError(spec, "an empty image spec names nothing");
+  const prefixed = /^(docker-archive|oci-archive|oci):(.+)$/.exec(spec);
+  if (prefixed) {
+    const [, transport, rest] = prefixed;
+    if (transport === "docker-archive" || existsSync(rest)) return { kind: "path", path: rest };
+    // `oci:PATH:TAG`: the tag follows the last colon when the whole is not a path.
+    const colon = rest.lastIndexOf(":");
+    if (colon > 0 && !rest.slice(colon + 1).includes("/")) {
+      return { kind: "path", path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
+    }
+    return { kind: "path", path: rest };
+  }
+  if (spec.startsWith("docker://")) {
+    return { kind: "registry", reference: parseReference(spec.slice("docker://".length)) };
+  }
+  if (existsSync(spec) || spec.startsWith(".") || spec.startsWith("/")) {
+    return { kind: "path", path: spec };
+  }
+  try {
+    return { kind: "registry", reference: parseReference(spec) };
+  } catch (error) {
+    if (!(error instanceof InvalidReferenceError)) throw error;
+    throw new ImageFormatError(
+      spec,
+      "is neither a file or folder here nor an image reference (registry/repository[:tag])",
+    );
+  }
+}
+
+/** Options of {@link openImageAt}. */
+export interface OpenOptions extends RegistryOptions {
+  /** Which image of a multi-platform index. Default: `linux` and the host's architecture. */
+  platform?: Platform;
+  /** Progress of a pull. */
+  progress?: Progress;
+}
+
+/**
+ * Reads the image at `location` into `store`: every blob verified against its
+ * digest, every layer against the config's diffIds.
+ *
+ * @example
+ * ```ts
+ * import { BlobStore } from "../cache/blob_store.ts";
+ * const image = await openImageAt(BlobStore.open(), parseImageSpec("./hello.tar"));
+ * image.layers.length;
+ * ```
+ */
+export async function openImageAt(
+  store: BlobStore,
+  location: ImageLocation,
+  options: OpenOptions = {},
+): Promise<Image> {
+  if (location.kind === "path") {
+    if (!existsSync(location.path)) {
+      throw new ImageFormatError(location.path, "no such file or folder");
+    }
+    return await readImage(store, location.path, location.tag);
+  }
+  const ref = location.reference;
+  const pulled = await pull(store, ref.tag || ref.digest ? ref : { ...ref, tag: "latest" }, {
+    ...options,
+    strictPlatform: options.platform !== undefined,
+  });
+  return pulled.image;
+}
