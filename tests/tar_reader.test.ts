@@ -34,7 +34,7 @@ import { decompress, DecompressError, detectCompression } from "../lib/codec/dec
 import type { EntryType } from "../lib/tar/entry.ts";
 import {
   TarChecksumError,
-  TarError,
+  type TarError,
   TarFormatError,
   TarLinkEscapeError,
   TarTruncatedError,

@@ -29,7 +29,7 @@ export interface BlobWriterResult {
  * @example
  * ```ts
  * const w = new BlobWriter("/tmp/blob", "zstd");
- * await w.write(chunk);
+ * await w.write(new TextEncoder().encode("hello\n"));
  * const { diffId, digest, size } = await w.finish();
  * ```
  */

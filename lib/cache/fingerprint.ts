@@ -22,7 +22,11 @@ const FORMAT_VERSION = "dockwright-layer-v1";
  *
  * @example
  * ```ts
- * const fp = fingerprintEntries(entries, { recordSize: 10240 });
+ * import { FileTree } from "../tree/file_tree.ts";
+ * const tree = new FileTree();
+ * tree.put("etc/motd", { type: "file", mode: 0o644, size: 3,
+ *   body: { kind: "bytes", bytes: new TextEncoder().encode("hi\n") } });
+ * const fp = fingerprintEntries(tree.toEntries({ root: "." }), { recordSize: 10240 }); // 64 hex digits
  * ```
  */
 export function fingerprintEntries(entries: readonly TarEntry[], extra: unknown): string | null {

@@ -35,7 +35,15 @@ export class DigestMismatchError extends Error {
  *
  * @example
  * ```ts
- * const blob = await ingestBlob(store, createReadStream(path), { what: "layer 1", expected: { digest, size } });
+ * import { createReadStream } from "node:fs";
+ * import type { BlobStore } from "./blob_store.ts";
+ * import type { Digest } from "../codec/sha256.ts";
+ * declare const store: BlobStore;
+ * declare const digest: Digest; // as the manifest announces it
+ * const blob = await ingestBlob(store, createReadStream("layer.tar.gz"), {
+ *   what: "layer 1",
+ *   expected: { digest, size: 2_811_969 },
+ * });
  * ```
  */
 export async function ingestBlob(
@@ -47,9 +55,17 @@ export async function ingestBlob(
   if (expected && store.has(expected.digest)) {
     // Already verified when it was stored; drain the source so a caller reading an archive can move on.
     for await (const _ of source) { /* skip */ }
+    const size = store.size(expected.digest);
+    if (expected.size !== undefined && expected.size !== size) {
+      throw new DigestMismatchError(
+        options.what,
+        `${expected.digest}, ${expected.size} bytes`,
+        `${expected.digest}, ${size} bytes`,
+      );
+    }
     return {
       ...expected,
-      size: store.size(expected.digest),
+      size,
       compressor: await compressionOf(store, expected.digest),
     };
   }
@@ -103,6 +119,9 @@ async function compressionOf(store: BlobStore, digest: Digest): Promise<Compress
  *
  * @example
  * ```ts
+ * import type { BlobStore } from "./blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const blob: IngestedBlob; // from ingestBlob
  * const diffId = await diffIdOf(store, blob);
  * ```
  */

@@ -35,8 +35,11 @@ const MAX_IN_FLIGHT = 16 << 20;
  *
  * @example
  * ```ts
+ * import type { TarEntry } from "../tar/entry.ts";
+ * import { writeTar } from "../tar/writer.ts";
+ * declare const entries: TarEntry[];
  * const sink = new ThreadedBlobWriter("/tmp/blob", "gz");
- * for await (const chunk of writeTar(entries)) await sink.write(chunk, true);
+ * for await (const chunk of writeTar(entries, { pool: sink.pool })) await sink.write(chunk, true);
  * const { diffId, digest } = await sink.finish();
  * ```
  */

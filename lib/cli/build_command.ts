@@ -23,7 +23,7 @@ import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.
 import { push } from "../dsl/push.ts";
 import { BuildSession } from "../build/session.ts";
 import { MANIFEST_FORMATS, type ManifestFormat } from "../transport/registry/push.ts";
-import { InvalidReferenceError, parseReference } from "../model/reference.ts";
+import { type InvalidReferenceError, parseReference } from "../model/reference.ts";
 import type { NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 

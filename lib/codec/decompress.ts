@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
  *
  * @example
  * ```ts
- * const kind: Compression = detectCompression(firstBytes);
+ * const kind: Compression = detectCompression(new Uint8Array([0x1f, 0x8b, 8, 0])); // "gzip"
  * ```
  */
 export type Compression = "gzip" | "zstd" | "none";
@@ -24,6 +24,7 @@ export type Compression = "gzip" | "zstd" | "none";
  *
  * @example
  * ```ts
+ * const src = (async function* () { yield new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0]); })(); // cut short
  * try { for await (const _ of decompress(src)); }
  * catch (e) { if (e instanceof DecompressError) console.error(e.format, e.message); }
  * ```
@@ -78,7 +79,9 @@ function createDecompressor(kind: "gzip" | "zstd"): Transform {
  * @example
  * ```ts
  * import { createReadStream } from "node:fs";
- * for await (const chunk of decompress(createReadStream("layer.tar.gz"))) use(chunk);
+ * let size = 0;
+ * for await (const chunk of decompress(createReadStream("layer.tar.gz"))) size += chunk.length;
+ * console.log(`${size} bytes of tar`);
  * ```
  */
 export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {

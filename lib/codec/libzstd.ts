@@ -21,7 +21,7 @@ import process from "node:process";
  *
  * @example
  * ```ts
- * try { new ZstdCompressor(); } catch (e) { if (e instanceof ZstdError) console.error(e.message); }
+ * try { await ZstdCompressor.open(); } catch (e) { if (e instanceof ZstdError) console.error(e.message); }
  * ```
  */
 export class ZstdError extends Error {
@@ -208,7 +208,7 @@ export type ZstdOutput = (part: Uint8Array) => void;
  * ```ts
  * const z = await ZstdCompressor.open();
  * const parts: Uint8Array[] = [];
- * z.push(chunk, (part) => parts.push(part.slice()));
+ * z.push(new TextEncoder().encode("hello\n"), (part) => parts.push(part.slice()));
  * z.end((part) => parts.push(part.slice()));
  * ```
  */

@@ -12,7 +12,8 @@ const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
  *
  * @example
  * ```ts
- * toNix32(sha256("")); // "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+ * import { createHash } from "node:crypto";
+ * toNix32(createHash("sha256").update("").digest()); // "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
  * ```
  */
 export function toNix32(hash: Uint8Array): string {

@@ -10,6 +10,7 @@
 import { resolve } from "node:path";
 import type { Compressor } from "../codec/compress.ts";
 import { BuildSession } from "../build/session.ts";
+import { Definition } from "./definition.ts";
 import type { BuildContext } from "./image_definition.ts";
 
 /** What an artifact's build wrote; the `--json` output of the command line for it. */
@@ -53,13 +54,13 @@ const BRAND = Symbol.for("dockwright.Artifact");
  * rootfs.builder; // "exportImage"
  * ```
  */
-export abstract class Artifact {
+export abstract class Artifact extends Definition {
   /** Marks artifacts across module copies (the compiled executable imports its own). */
   readonly [BRAND] = true;
   /** The Nix function that made it. */
-  abstract readonly builder: "exportImage" | "mergeImages";
+  abstract override readonly builder: "exportImage" | "mergeImages";
   /** Nix's derivation name; the default output file name. */
-  abstract readonly name: string;
+  abstract override readonly name: string;
   /** Nix `meta`-like free-form information. */
   readonly meta: Record<string, unknown> = {};
 

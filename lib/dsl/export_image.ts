@@ -5,21 +5,17 @@
  * Nix boots a VM to unpack the layers onto an overlay mount and tars it;
  * dockwright applies the layers in-process from their tars (whiteouts and
  * opaque folders honoured, ownership, modes, devices and xattrs kept), so no
- * VM, no root and no extraction to disk are needed. The output matches Nix's:
- * `./`, `./bin`, ... sorted by name, mtime 1980-01-01, owners kept, hard links
- * stored as files, uncompressed unless a compressor is asked for.
+ * VM, no root and no extraction to disk are needed: the value resolves its
+ * image and hands it to the root-file-system writer (`transport/rootfs`).
+ * The output matches Nix's, uncompressed unless a compressor is asked for.
  *
  * @module
  */
 
-import { mkdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import type { Compressor } from "../codec/compress.ts";
-import { flattenLayers } from "../tree/flatten.ts";
-import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
-import { writeTarFile } from "../transport/archive_file.ts";
-import { discardTemp, tempPathFor } from "../host/temp_files.ts";
+import { writeRootfs } from "../transport/rootfs/write.ts";
 import { Artifact, type ArtifactResult } from "./artifact.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
@@ -92,22 +88,14 @@ class ExportImage extends Artifact {
   ): Promise<ArtifactResult> {
     const base = await loadBaseImage(context, this.#from);
     const target = path ?? resolve(this.name);
-    const spill = tempPathFor(join(tmpdir(), "dockwright-export"));
-    try {
-      mkdirSync(spill, { mode: 0o700 });
-      context.progress.begin(`${this.name}: reading ${base.layers.length} layer(s)`);
-      const tree = await flattenLayers(context.store, base.layers, {
-        spillDir: spill,
-        onBytes: (n) => context.progress.add(n),
-      });
-      context.progress.end();
-      const entries = tree.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
-      context.progress.begin(`${this.name}: writing`);
-      await writeTarFile(target, entries, compressor ?? "none", (n) => context.progress.add(n));
-      context.progress.end();
-    } finally {
-      discardTemp(spill);
-    }
+    await writeRootfs(
+      context.store,
+      base,
+      target,
+      compressor ?? "none",
+      context.progress,
+      this.name,
+    );
     return {
       name: this.name,
       format: "rootfs-tar",

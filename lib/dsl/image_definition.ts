@@ -8,6 +8,7 @@
 import type { Compressor } from "../codec/compress.ts";
 import type { BuildSession, Resolvable } from "../build/session.ts";
 import type { Image } from "../model/image.ts";
+import { Definition } from "./definition.ts";
 
 /**
  * What a definition is built in: the build session (blob store, progress,
@@ -30,22 +31,18 @@ export type BuildContext = BuildSession;
  */
 const BRAND = Symbol.for("dockwright.ImageDefinition");
 
-export abstract class ImageDefinition implements Resolvable {
+export abstract class ImageDefinition extends Definition implements Resolvable {
   /** See {@link BRAND}. */
   readonly [BRAND] = true;
 
-  /** The Nix function that made it, e.g. `"buildImage"`. */
-  abstract readonly builder: string;
   /** `name` as given. */
-  abstract readonly name: string;
+  abstract override readonly name: string;
   /** The repository name (`lib.toLower name`), Nix's `imageName`. */
   abstract readonly imageName: string;
   /** The tag given, or null when it is derived from the content at build time. */
   abstract readonly tag: string | null;
   /** The image's own `compressor`. */
   abstract readonly compressor: Compressor;
-  /** Nix `meta`: free-form information, not used by the build. */
-  abstract readonly meta: Record<string, unknown>;
   /** Nix `passthru`: free-form attributes kept on the value. */
   readonly passthru: Record<string, unknown> = {};
 

@@ -22,7 +22,7 @@ import { dockerArchiveHash, parseSha256, sri } from "../transport/registry/archi
 import { pull } from "../transport/registry/pull.ts";
 import {
   type ImageReference,
-  InvalidReferenceError,
+  type InvalidReferenceError,
   parseReference,
 } from "../model/reference.ts";
 import { AttributeError } from "./errors.ts";

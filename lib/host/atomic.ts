@@ -16,8 +16,9 @@ import { discardTemp, releaseTemp, tempPathFor } from "./temp_files.ts";
  *
  * @example
  * ```ts
- * await writeAtomically("/out/image.tar", async (tmp) => {
- *   await Deno.writeFile(tmp, bytes);
+ * import { writeFile } from "node:fs/promises";
+ * await writeAtomically("/out/motd", async (tmp) => {
+ *   await writeFile(tmp, "hi\n");
  * });
  * ```
  */
@@ -70,7 +71,7 @@ export function checkOutputFolder(target: string): void {
  *
  * @example
  * ```ts
- * writeFileAtomicallySync("/cache/vm/initramfs-ab12.cpio", bytes);
+ * writeFileAtomicallySync("/cache/vm/kvm-probe-ab12", new TextEncoder().encode("tcg"));
  * ```
  */
 export function writeFileAtomicallySync(target: string, bytes: Uint8Array): void {

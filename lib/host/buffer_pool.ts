@@ -17,6 +17,7 @@ export interface BufferPool {
  * @example
  * ```ts
  * const pool = new BufferRecycler(4);
+ * const chunk = new Uint8Array(1 << 20);
  * pool.give(chunk.buffer);
  * pool.take(1 << 20); // that buffer again, if it was 1 MiB
  * ```

@@ -11,7 +11,8 @@
  *
  * @example
  * ```ts
- * const sizes = await mapLimit(layers, 3, async (layer) => (await download(layer)).size);
+ * import { stat } from "node:fs/promises";
+ * const sizes = await mapLimit(["a.tar", "b.tar", "c.tar", "d.tar"], 3, async (path) => (await stat(path)).size);
  * ```
  */
 export async function mapLimit<T, R>(

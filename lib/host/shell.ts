@@ -89,7 +89,7 @@ export interface ShellOptions {
  *
  * @example
  * ```ts
- * await runShell("mkdir -p data", { attribute: "extraCommands", cwd: root });
+ * await runShell("mkdir -p data", { attribute: "extraCommands", cwd: "/tmp/run/rootfs" });
  * ```
  */
 export function runShell(script: string, options: ShellOptions): Promise<void> {

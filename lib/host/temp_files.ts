@@ -83,6 +83,10 @@ export function tempPathFor(target: string): string {
  *
  * @example
  * ```ts
+ * import { renameSync, writeFileSync } from "node:fs";
+ * const tmp = tempPathFor("/out/motd");
+ * writeFileSync(tmp, "hi\n");
+ * renameSync(tmp, "/out/motd");
  * releaseTemp(tmp);
  * ```
  */
@@ -95,7 +99,9 @@ export function releaseTemp(path: string): void {
  *
  * @example
  * ```ts
- * discardTemp(tmp);
+ * import { writeFileSync } from "node:fs";
+ * const tmp = tempPathFor("/out/motd");
+ * try { writeFileSync(tmp, "hi\n"); } catch (e) { discardTemp(tmp); throw e; }
  * ```
  */
 export function discardTemp(path: string): void {

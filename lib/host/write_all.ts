@@ -11,7 +11,10 @@ import { writeSync } from "node:fs";
  *
  * @example
  * ```ts
- * writeAll(openSync("/tmp/out", "w"), new TextEncoder().encode("hi\n"));
+ * import { closeSync, openSync } from "node:fs";
+ * const fd = openSync("/tmp/out", "w");
+ * writeAll(fd, new TextEncoder().encode("hi\n"));
+ * closeSync(fd);
  * ```
  */
 export function writeAll(fd: number, bytes: Uint8Array): void {

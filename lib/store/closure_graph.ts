@@ -95,8 +95,13 @@ export function parseClosureGraph(json: unknown): GraphNode[] {
  *
  * @example
  * ```ts
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
  * const byPath = indexGraph(graph);
- * byPath.get("/nix/store/abc-hello")?.narSize;
+ * byPath.get("/nix/store/a-hello")?.narSize; // 250000
  * ```
  */
 export function indexGraph(graph: readonly GraphNode[]): Map<string, GraphNode> {
@@ -128,7 +133,12 @@ export function indexGraph(graph: readonly GraphNode[]): Map<string, GraphNode> 
  *
  * @example
  * ```ts
- * closureOf(graph, ["/nix/store/abc-hello"]); // Set { hello, glibc, ... }
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
+ * closureOf(graph, ["/nix/store/b-libidn2"]); // Set { "/nix/store/b-libidn2", "/nix/store/c-glibc" }
  * ```
  */
 export function closureOf(graph: readonly GraphNode[], roots: Iterable<string>): Set<string> {

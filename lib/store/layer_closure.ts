@@ -37,7 +37,11 @@ const decoder = new TextDecoder("latin1");
  *
  * @example
  * ```ts
- * referencedStorePaths(tree, store); // ["/nix/store/...-glibc-2.40"]
+ * import { FileTree } from "../tree/file_tree.ts";
+ * const hello = "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12";
+ * const tree = new FileTree();
+ * tree.put("bin/hello", { type: "symlink", mode: 0o777, size: 0, linkTarget: `${hello}/bin/hello` });
+ * referencedStorePaths(tree); // [hello] when this host has it, else []
  * ```
  */
 export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[] {
@@ -71,7 +75,11 @@ export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[
  *
  * @example
  * ```ts
- * const names = await layerMemberNames(store, base.layers); // Set { "bin", "bin/sh", ... }
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ * declare const store: BlobStore;
+ * declare const baseLayers: Layer[];
+ * const names = await layerMemberNames(store, baseLayers); // Set { "bin", "bin/sh", ... }
  * ```
  */
 export async function layerMemberNames(
@@ -94,7 +102,10 @@ export async function layerMemberNames(
  *
  * @example
  * ```ts
- * entries.push(...closureEntries(referencedStorePaths(tree), existing, 315532800));
+ * const existing = new Set(["bin", "bin/hello"]); // the base image's members and the layer's own
+ * const hello = "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12";
+ * closureEntries([hello], existing, 315532800);
+ * // ./nix, ./nix/store, then nix/store/...-hello-2.12 and the rest of its closure, file by file
  * ```
  */
 export function closureEntries(

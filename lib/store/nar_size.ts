@@ -39,7 +39,7 @@ function narFileNode(size: number, executable: boolean): number {
  *
  * @example
  * ```ts
- * narSizeOfFlatDir({ checksum: 65, "layer.tar": 10240 });
+ * narSizeOfFlatDir({ checksum: 65, "layer.tar": 10240 }); // 10784
  * ```
  */
 export function narSizeOfFlatDir(files: Record<string, number>): number {

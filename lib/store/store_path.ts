@@ -41,7 +41,8 @@ export function isStorePath(path: string, storeDir: string): boolean {
  *
  * @example
  * ```ts
- * storePathOf("/nix/store/abc...-hello/bin/hello", "/nix/store"); // "/nix/store/abc...-hello"
+ * storePathOf("/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12/bin/hello", "/nix/store");
+ * // "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12"
  * ```
  */
 export function storePathOf(path: string, storeDir: string): string | undefined {
@@ -61,7 +62,8 @@ function escapeRegExp(text: string): string {
  *
  * @example
  * ```ts
- * scanStorePaths('{"Cmd":["/nix/store/abc...-hello/bin/hello"]}', "/nix/store"); // ["/nix/store/abc...-hello"]
+ * const hello = "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12";
+ * scanStorePaths(`{"Cmd":["${hello}/bin/hello"]}`, "/nix/store"); // [hello]
  * ```
  */
 export function scanStorePaths(text: string, storeDir: string): string[] {
@@ -80,7 +82,8 @@ export function scanStorePaths(text: string, storeDir: string): string[] {
  *
  * @example
  * ```ts
- * resolveStoreRefs(["/nix/store/abc...-hellofoo"], (p) => p === "/nix/store/abc...-hello"); // ["/nix/store/abc...-hello"]
+ * const hello = "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12";
+ * resolveStoreRefs([`${hello}foo`], (p) => p === hello); // [hello]
  * ```
  */
 export function resolveStoreRefs(

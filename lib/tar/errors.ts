@@ -15,7 +15,9 @@
  *
  * @example
  * ```ts
- * try { await extractTar(src, "/tmp/root"); }
+ * import { createReadStream } from "node:fs";
+ * import { extractTar } from "./extract.ts";
+ * try { await extractTar(createReadStream("layer.tar"), "/tmp/root"); }
  * catch (e) { if (e instanceof TarError) console.error(e.code, e.entry); }
  * ```
  */
@@ -143,7 +145,11 @@ export class TarLinkEscapeError extends TarError {
  *
  * @example
  * ```ts
- * try { await read(path); } catch (e) { throw inArchive(e, path, "not a readable image archive"); }
+ * import { createReadStream } from "node:fs";
+ * import { readTar } from "./reader.ts";
+ * const path = "base.tar";
+ * try { for await (const _ of readTar(createReadStream(path))); }
+ * catch (e) { throw inArchive(e, path, "not a readable image archive"); }
  * ```
  */
 export function inArchive(error: unknown, path: string, what: string): unknown {

@@ -57,7 +57,10 @@ import { normalizeMemberPath } from "./safe_path.ts";
  *
  * @example
  * ```ts
- * await extractTar(src, dir, { onEntry: (h, o) => o === "skipped" && console.warn(`skipped ${h.path}`) });
+ * import { createReadStream } from "node:fs";
+ * await extractTar(createReadStream("layer.tar"), "/tmp/rootfs", {
+ *   onEntry: (h, o) => o === "skipped" && console.warn(`skipped ${h.path}`),
+ * });
  * ```
  */
 export type ExtractOutcome = "created" | "skipped";

@@ -52,7 +52,12 @@ export type TarHeader = Omit<TarEntry, "body">;
  *
  * @example
  * ```ts
- * for await (const m of readTar(src)) if (m.header.type === "file") await consume(m.body);
+ * declare const src: AsyncIterable<Uint8Array>;
+ * for await (const m of readTar(src)) {
+ *   let read = 0;
+ *   for await (const chunk of m.body) read += chunk.length;
+ *   console.log(m.header.path, read); // m.header.size for files, 0 for anything else
+ * }
  * ```
  */
 export interface TarMember {
@@ -368,9 +373,12 @@ const TYPES: Record<string, EntryType> = {
  * @example
  * ```ts
  * import { createReadStream } from "node:fs";
+ * const utf8 = new TextDecoder();
  * for await (const { header, body } of readTar(createReadStream("layer.tar"))) {
  *   console.log(header.type, header.path, header.size);
- *   if (header.path === "etc/os-release") for await (const chunk of body) use(chunk);
+ *   if (header.path === "etc/os-release") {
+ *     for await (const chunk of body) console.log(utf8.decode(chunk, { stream: true }));
+ *   }
  * }
  * ```
  */

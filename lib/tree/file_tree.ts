@@ -70,7 +70,9 @@ function codePointRank(unit: number): number {
  *
  * @example
  * ```ts
- * other.put("etc", shallowCopy(tree.get("etc")!));
+ * declare const tree: FileTree;
+ * const other = new FileTree();
+ * other.put("etc", shallowCopy(tree.get("etc")!)); // "etc" without its files
  * ```
  */
 export function shallowCopy(node: TreeNode): TreeNode {

@@ -53,6 +53,7 @@ export interface FlattenOptions {
  *
  * @example
  * ```ts
+ * const a = { diffId: "sha256:aa" }, b = { diffId: "sha256:bb" };
  * dedupeLayersKeepLast([a, b, a]); // [b, a]
  * ```
  */
@@ -148,7 +149,11 @@ async function readMembers(
  *
  * @example
  * ```ts
- * const tree = await flattenLayers(store, base.layers, { spillDir: "/tmp/spill" });
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ * declare const store: BlobStore;
+ * declare const layers: Layer[];
+ * const tree = await flattenLayers(store, layers, { spillDir: "/tmp/spill" });
  * tree.get("etc/os-release")?.type; // "file"
  * ```
  */
@@ -173,6 +178,7 @@ export async function flattenLayers(
  *
  * @example
  * ```ts
+ * import { createReadStream } from "node:fs";
  * const tree = await treeFromTar(createReadStream("rootfs.tar"), { spillDir: "/tmp/spill" });
  * ```
  */

@@ -21,7 +21,7 @@ import { splitTreePath } from "./file_tree.ts";
  * ```
  */
 export class GeneratedTree {
-  readonly nodes = new Map<string, TreeNode>();
+  readonly nodes: Map<string, TreeNode> = new Map();
 
   #fill?: (tree: GeneratedTree) => void;
 
@@ -35,7 +35,8 @@ export class GeneratedTree {
    *
    * @example
    * ```ts
-   * const sh = GeneratedTree.lazy("bin-sh", (t) => t.hostFile("bin/sh", findBusybox(), true));
+   * import { staticBusyboxPath } from "../host/busybox.ts";
+   * const sh = GeneratedTree.lazy("bin-sh", (t) => t.hostFile("bin/sh", staticBusyboxPath("binSh"), true));
    * ```
    */
   static lazy(name: string, fill: (tree: GeneratedTree) => void): GeneratedTree {

@@ -85,6 +85,7 @@ function isInside(path: string, dir: string): boolean {
  *
  * @example
  * ```ts
+ * import { FileTree } from "./file_tree.ts";
  * const tree = new FileTree();
  * addHostPath(tree, "./rootfs", { copyDirlinks: true });
  * ```

@@ -26,7 +26,11 @@ export interface TreeOptions {
  *
  * @example
  * ```ts
- * const tree = buildTree(resolved, { keepDirlinks: false });
+ * import { GeneratedTree } from "./generated_tree.ts";
+ * const tree = buildTree([
+ *   { kind: "host", path: "/srv/rootfs" },
+ *   { kind: "generated", tree: new GeneratedTree("motd").file("etc/motd", "hi\n") },
+ * ], { keepDirlinks: false });
  * ```
  */
 export function buildTree(sources: readonly ResolvedSource[], options: TreeOptions): FileTree {

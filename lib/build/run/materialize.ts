@@ -30,7 +30,10 @@ import type { FakerootState } from "./fakeroot_state.ts";
  *
  * @example
  * ```ts
- * writeFileNode(tree.get("etc/motd")!, "/tmp/root/etc/motd", "etc/motd");
+ * import type { TreeNode } from "../../tree/file_tree.ts";
+ * const motd: TreeNode = { type: "file", mode: 0o644, size: 3,
+ *   body: { kind: "bytes", bytes: new TextEncoder().encode("hi\n") } };
+ * writeFileNode(motd, "/tmp/root/etc/motd", "etc/motd");
  * ```
  */
 export function writeFileNode(node: TreeNode, target: string, path: string): void {
@@ -47,6 +50,10 @@ export function writeFileNode(node: TreeNode, target: string, path: string): voi
  *
  * @example
  * ```ts
+ * import { FileTree } from "../../tree/file_tree.ts";
+ * const tree = new FileTree();
+ * tree.put("etc/motd", { type: "file", mode: 0o644, size: 3,
+ *   body: { kind: "bytes", bytes: new TextEncoder().encode("hi\n") } });
  * materializeTree(tree, "/tmp/work/root");
  * ```
  */
@@ -83,7 +90,10 @@ export function materializeTree(tree: FileTree, dir: string): void {
  *
  * @example
  * ```ts
- * const tree = readTreeBack("/tmp/work/root", parseFakerootState(text));
+ * import { readFileSync } from "node:fs";
+ * import { parseFakerootState } from "./fakeroot_state.ts";
+ * const state = parseFakerootState(readFileSync("/tmp/work/fakeroot.state", "utf8"));
+ * const tree = readTreeBack("/tmp/work/root", state);
  * ```
  */
 export function readTreeBack(dir: string, state?: FakerootState, keepOwners = false): FileTree {

@@ -39,7 +39,11 @@ function accessibleMode(mode: number, isRoot: boolean, owner: number): number {
  *
  * @example
  * ```ts
+ * import { FileTree } from "../../tree/file_tree.ts";
+ * const tree = new FileTree();
+ * tree.put("dev/null", { type: "char", mode: 0o666, size: 0, devMajor: 1, devMinor: 3 });
  * const unapplied = writeRootFolder(tree, "/tmp/run/rootfs");
+ * // as root: []; else "", "dev" (owned by root, missing: false) and "dev/null" (missing: true)
  * ```
  */
 export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {

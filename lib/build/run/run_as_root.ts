@@ -37,7 +37,13 @@ import { chrootRunner, scriptText } from "./chroot_runner.ts";
 import { readTreeBack } from "./materialize.ts";
 import { writeRootFolder } from "./root_folder.ts";
 import { removeTree } from "../../host/temp_files.ts";
-import { MissingToolError, requireHostTool, runShell, ScriptError, shellQuote } from "../../host/shell.ts";
+import {
+  MissingToolError,
+  requireHostTool,
+  runShell,
+  ScriptError,
+  shellQuote,
+} from "../../host/shell.ts";
 import { changesBetween } from "./tree_diff.ts";
 import { chooseAccelerator } from "./vm/accelerator.ts";
 import { makeRootDisk, makeSparseDisk } from "./vm/disk.ts";
@@ -80,6 +86,10 @@ export interface RunAsRootJob {
  *
  * @example
  * ```ts
+ * import { FileTree } from "../../tree/file_tree.ts";
+ * declare const baseTree: FileTree, copyToRootTree: FileTree;
+ * const merged = new FileTree();
+ * overlayTree(merged, baseTree);
  * overlayTree(merged, copyToRootTree);
  * ```
  */
@@ -95,8 +105,12 @@ export function overlayTree(into: FileTree, tree: FileTree): void {
  *
  * @example
  * ```ts
+ * import { Progress } from "../../host/progress.ts";
+ * import type { FileTree } from "../../tree/file_tree.ts";
+ * declare const lower: FileTree, upper: FileTree;
  * const layer = await runAsRootLayer({ lower, upper, script: "adduser -D alice", extraCommands: "",
- *   mode: "vm", diskSizeMiB: 1024, memoryMiB: 512, cacheDir, workDir, progress });
+ *   mode: "vm", diskSizeMiB: 1024, memoryMiB: 512, cacheDir: "/home/me/.cache/dockwright",
+ *   workDir: "/tmp/run", progress: Progress.auto() });
  * ```
  */
 export async function runAsRootLayer(job: RunAsRootJob): Promise<FileTree> {

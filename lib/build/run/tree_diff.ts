@@ -51,6 +51,8 @@ const WHITEOUT: TreeNode = { type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0
  *
  * @example
  * ```ts
+ * import type { FileTree } from "../../tree/file_tree.ts";
+ * declare const baseTree: FileTree, treeAfterScript: FileTree;
  * const layer = changesBetween(baseTree, treeAfterScript);
  * layer.get("etc/.wh.motd"); // a whiteout when the script removed /etc/motd
  * ```

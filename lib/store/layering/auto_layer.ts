@@ -20,6 +20,8 @@ import { compareStorePaths, type GraphNode, indexGraph } from "../closure_graph.
  *
  * @example
  * ```ts
+ * import { layerBudget } from "./mod.ts";
+ * declare const customisationLayer: string; // its store path
  * const opts: AutoLayerOptions = { layerLimit: layerBudget(100, 0), excludePaths: [customisationLayer] };
  * ```
  */
@@ -53,8 +55,14 @@ interface LayerInfo {
  *
  * @example
  * ```ts
- * const layers = autoLayer(graph, { layerLimit: 99, excludePaths: [customisationLayer] });
- * // [["/nix/store/...-libunistring-1.1"], ["/nix/store/...-glibc-2.39", ...], ...]
+ * import type { GraphNode } from "../closure_graph.ts";
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
+ * autoLayer(graph, { layerLimit: 99 }); // [["/nix/store/c-glibc"], ["/nix/store/b-libidn2"], ["/nix/store/a-hello"]]
+ * autoLayer(graph, { layerLimit: 2 }); // [["/nix/store/c-glibc"], ["/nix/store/a-hello", "/nix/store/b-libidn2"]]
  * ```
  */
 export function autoLayer(graph: readonly GraphNode[], opts: AutoLayerOptions): string[][] {

@@ -263,6 +263,7 @@ function parseStep(step: unknown, where: string): LayeringStep {
  *
  * @example
  * ```ts
+ * declare const customisationLayer: string; // its store path
  * const opts: RunPipelineOptions = { excludePaths: [customisationLayer], debug: console.error };
  * ```
  */
@@ -282,8 +283,14 @@ export interface RunPipelineOptions {
  *
  * @example
  * ```ts
- * runPipeline(graph, [["popularity_contest"], ["limit_layers", 4]], { excludePaths: [customisationLayer] });
- * // [[libunistring], [libidn2], [xgcc], [glibc, openssl, zlib, hello, python3]]
+ * import type { GraphNode } from "../closure_graph.ts";
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
+ * runPipeline(graph, [["popularity_contest"], ["limit_layers", 2]]);
+ * // [["/nix/store/c-glibc"], ["/nix/store/b-libidn2", "/nix/store/a-hello"]]
  * ```
  */
 export function runPipeline(

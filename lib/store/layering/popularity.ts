@@ -52,7 +52,13 @@ export function packageName(path: string): string {
  *
  * @example
  * ```ts
- * popularityScores(graph).get("/nix/store/...-glibc-2.39"); // 8n
+ * import type { GraphNode } from "../closure_graph.ts";
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
+ * popularityScores(graph).get("/nix/store/c-glibc"); // 4n
  * ```
  */
 export function popularityScores(graph: readonly GraphNode[]): Map<string, bigint> {
@@ -106,7 +112,13 @@ export function popularityScores(graph: readonly GraphNode[]): Map<string, bigin
  *
  * @example
  * ```ts
- * popularityContest(graph); // ["/nix/store/...-libunistring-1.1", "/nix/store/...-libidn2-2.3", ...]
+ * import type { GraphNode } from "../closure_graph.ts";
+ * const graph: GraphNode[] = [
+ *   { path: "/nix/store/a-hello", narSize: 250_000, references: ["/nix/store/b-libidn2", "/nix/store/c-glibc"] },
+ *   { path: "/nix/store/b-libidn2", narSize: 400_000, references: ["/nix/store/c-glibc"] },
+ *   { path: "/nix/store/c-glibc", narSize: 30_000_000, references: [] },
+ * ];
+ * popularityContest(graph); // ["/nix/store/c-glibc", "/nix/store/b-libidn2", "/nix/store/a-hello"]
  * ```
  */
 export function popularityContest(graph: readonly GraphNode[]): string[] {

@@ -43,7 +43,10 @@ function json(value: unknown, indent: number, trailingNewline: boolean): Uint8Ar
  * const entries = dockerArchiveEntries(store, [image]);
  * ```
  */
-export function dockerArchiveEntries(store: BlobStore, images: readonly EncodedImage[]): TarEntry[] {
+export function dockerArchiveEntries(
+  store: BlobStore,
+  images: readonly EncodedImage[],
+): TarEntry[] {
   const members = new Map<string, TarEntry>();
   const manifest: Array<Record<string, unknown>> = [];
   const repositories: Record<string, Record<string, string>> = {};

@@ -37,7 +37,12 @@ import {
   type PlatformDescriptor,
   platformName,
 } from "../../model/platform.ts";
-import { DOCKER_HUB, formatReference, type ImageReference, parseReference } from "../../model/reference.ts";
+import {
+  DOCKER_HUB,
+  formatReference,
+  type ImageReference,
+  parseReference,
+} from "../../model/reference.ts";
 
 /** Options of {@link pull}. */
 export interface PullOptions extends RegistryOptions {
@@ -418,7 +423,9 @@ export async function pull(
     }
     return {
       image: {
-        repoName: ref.registry === DOCKER_HUB ? ref.repository : `${ref.registry}/${ref.repository}`,
+        repoName: ref.registry === DOCKER_HUB
+          ? ref.repository
+          : `${ref.registry}/${ref.repository}`,
         tag: ref.tag ?? "",
         config: { digest: configBlob.digest, size: configBlob.size, bytes: configBytes },
         layers,

@@ -45,7 +45,11 @@ function bootId(): string {
  *
  * @example
  * ```ts
- * const accel = await chooseAccelerator(boot, baseInitramfs, workDir, cacheDir); // "tcg" here
+ * import type { QemuBoot } from "./qemu.ts";
+ * declare const boot: Omit<QemuBoot, "accel" | "initrd" | "disks">;
+ * declare const baseInitrd: string; // from baseInitramfs
+ * const accel = await chooseAccelerator(boot, baseInitrd, "/tmp/run", "/home/me/.cache/dockwright");
+ * // "kvm" only when a guest booted with it, else "tcg"
  * ```
  */
 export async function chooseAccelerator(

@@ -66,6 +66,9 @@ function debugfsCommands(unapplied: readonly Unapplied[]): string {
  *
  * @example
  * ```ts
+ * import { FileTree } from "../../../tree/file_tree.ts";
+ * import { writeRootFolder } from "../root_folder.ts";
+ * const unapplied = writeRootFolder(new FileTree(), "/tmp/run/rootfs");
  * makeRootDisk("/tmp/run/rootfs", "/tmp/run/root.img", 1024, unapplied, "/tmp/run", 0o755);
  * ```
  */

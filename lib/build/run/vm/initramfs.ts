@@ -31,7 +31,11 @@ const OPTIONAL = ["crc32c_generic"];
  *
  * @example
  * ```ts
+ * import { findKernel } from "./kernel.ts";
+ * const cacheDir = "/home/me/.cache/dockwright";
+ * const { modulesDir } = findKernel(cacheDir);
  * const base = baseInitramfs({ busybox: "/bin/busybox", modulesDir, machine: "microvm", cacheDir });
+ * // "/home/me/.cache/dockwright/vm/initramfs-<hash>.cpio"
  * ```
  */
 export function baseInitramfs(
@@ -76,6 +80,7 @@ export function baseInitramfs(
  *
  * @example
  * ```ts
+ * declare const base: string; // from baseInitramfs
  * writeRunInitramfs("/tmp/run/initrd", base, "set -e\ntrue\n", "DW_NONCE=ab\n");
  * ```
  */

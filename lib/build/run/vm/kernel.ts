@@ -247,7 +247,9 @@ function decompressPayload(image: Uint8Array): Uint8Array | null {
  *
  * @example
  * ```ts
- * const vmlinux = bootableVmlinux(kernel.kernel, cacheDir); // ".../vm/vmlinux-<sha>" or null
+ * const cacheDir = "/home/me/.cache/dockwright";
+ * const vmlinux = bootableVmlinux(findKernel(cacheDir).kernel, cacheDir);
+ * // ".../vm/vmlinux-<sha>" (or the kernel itself when it is a PVH vmlinux already), or null
  * ```
  */
 export function bootableVmlinux(kernel: string, cacheDir: string): string | null {

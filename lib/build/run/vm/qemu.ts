@@ -100,7 +100,9 @@ function tscArgs(): string {
  *
  * @example
  * ```ts
- * qemuArgs({ qemu, machine: "microvm", accel: "tcg", kernel, initrd, memoryMiB: 512, disks: [root, result] });
+ * qemuArgs({ qemu: findQemu(), machine: "microvm", accel: "tcg", kernel: "/tmp/run/vmlinux",
+ *   initrd: "/tmp/run/initrd", memoryMiB: 512, disks: ["/tmp/run/root.img", "/tmp/run/result.img"] });
+ * // ["-M", "microvm", "-accel", "tcg", ...]
  * ```
  */
 export function qemuArgs(b: QemuBoot): string[] {
@@ -153,7 +155,9 @@ export function qemuArgs(b: QemuBoot): string[] {
  *
  * @example
  * ```ts
+ * declare const boot: QemuBoot;
  * const out = await runQemu(boot, { markers: ["DWRESULT-ab12"], forward: true });
+ * out.protocol; // e.g. ["DWRESULT-ab12 0 10240"]
  * ```
  */
 export function runQemu(
