@@ -3,7 +3,8 @@
  *
  * @example
  * ```ts
- * import { buildImage, main, writeTextDir } from "dockwright";
+ * // image.ts (in a project, import from "dockwright")
+ * import { buildImage, main, writeTextDir } from "./mod.ts";
  *
  * export default buildImage({
  *   name: "hello",
@@ -104,4 +105,23 @@ export type {
   PushResult,
 } from "./lib/transport/registry/push.ts";
 export type { RegistryOptions } from "./lib/transport/registry/client.ts";
-export { RegistryAuthError, RegistryError, RegistryNotFoundError } from "./lib/transport/registry/errors.ts";
+export {
+  RegistryAuthError,
+  RegistryError,
+  RegistryNotFoundError,
+} from "./lib/transport/registry/errors.ts";
+export { Definition, isDefinition } from "./lib/dsl/definition.ts";
+export { imageIndex, IndexDefinition, isIndexDefinition } from "./lib/dsl/image_index.ts";
+export type { ImageIndexArgs } from "./lib/dsl/image_index.ts";
+export type { IndexBuildResult } from "./lib/dsl/build.ts";
+export { ENGINES, load } from "./lib/dsl/load.ts";
+export type { Engine, LoadOptions } from "./lib/dsl/load.ts";
+export { EngineError } from "./lib/transport/engine/load.ts";
+// Types the public signatures above refer to (documentation only; no runtime exports).
+export type { Digest } from "./lib/codec/sha256.ts";
+export type { FromImage } from "./lib/dsl/from_image.ts";
+export type { BuildContext } from "./lib/dsl/image_definition.ts";
+export type { Credentials, CredsOption } from "./lib/transport/registry/credentials.ts";
+export type { BlobRef, BlobStore } from "./lib/cache/blob_store.ts";
+export type { Progress } from "./lib/host/progress.ts";
+export type { EntryType } from "./lib/tar/entry.ts";

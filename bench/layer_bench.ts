@@ -24,7 +24,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BlobStore } from "../lib/cache/blob_store.ts";
+import { BuildSession } from "../lib/build/session.ts";
 import type { Compressor } from "../lib/codec/compress.ts";
 import { writeLayer } from "../lib/build/write_layer.ts";
 import { FileTree } from "../lib/tree/file_tree.ts";
@@ -94,13 +94,17 @@ function peakRssMiB(): number {
 async function child(tree: string, compressor: Compressor, cacheRoot: string): Promise<void> {
   const cache = mkdtempSync(join(cacheRoot, "dw-bench-cache-"));
   try {
-    const store = BlobStore.open(cache);
+    const session = BuildSession.open({
+      cacheDir: cache,
+      progress: false,
+      layerEncoding: compressor,
+    });
     const started = performance.now();
     const fileTree = new FileTree();
     addHostPath(fileTree, tree, { copyDirlinks: true });
     const entries = fileTree.toEntries({ root: ".", uid: 0, gid: 0, mtime: 315532800 });
     let bytes = 0;
-    await writeLayer(store, entries, compressor, { onBytes: (n) => (bytes += n) });
+    await writeLayer(session, entries, { onBytes: (n) => (bytes += n) });
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(JSON.stringify({ seconds, bytes, rssMiB: peakRssMiB() }) + "\n");
   } finally {

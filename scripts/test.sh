@@ -55,6 +55,22 @@ if ((${#check_files[@]} > 0)); then
   fi
 fi
 
+# Hygiene: formatting, lint, every JSDoc example type-checked, the public API
+# documented. Each failure counts like a failed type check.
+hygiene() { # hygiene NAME COMMAND...
+  local name=$1
+  shift
+  echo "== $name"
+  if ! "$@"; then
+    echo "test.sh: $name failed" >&2
+    check_rc=1
+  fi
+}
+hygiene "deno fmt --check" deno fmt --check
+hygiene "deno lint" deno lint
+hygiene "deno check --doc-only (JSDoc examples)" deno check --doc-only mod.ts cli.ts lib/
+hygiene "deno doc --lint mod.ts" deno doc --lint mod.ts
+
 # ---------------------------------------------------------------------------
 # 2. Tests under both runtimes. Keep going after a failure so one run shows
 #    the state of both.
@@ -145,7 +161,7 @@ if ((status == 0)) && [[ -z ${TEST_LOG_DIR:-} ]]; then
 else
   echo "logs: $log_dir"
 fi
-echo "deno check: $( ((check_rc == 0)) && echo ok || echo "FAILED (exit $check_rc)")"
+echo "deno check, fmt, lint, doc: $( ((check_rc == 0)) && echo ok || echo "FAILED (exit $check_rc)")"
 # "N passed, N failed, N skipped" lines: deno counts top-level tests plus steps.
 echo "deno: ${d_pass} passed, ${d_fail} failed, ${d_skip} skipped"
 echo "bun: ${b_pass} passed, ${b_fail} failed, ${b_skip} skipped"

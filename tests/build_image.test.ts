@@ -157,7 +157,8 @@ describe("buildImage", () => {
     assert.deepEqual(JSON.parse(readFileSync(join(out, "oci-layout"), "utf8")), {
       imageLayoutVersion: "1.0.0",
     });
-    assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "latest");
+    assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "hello:latest");
+    assert.equal(index.manifests[0].annotations["io.containerd.image.name"], undefined);
     assert.equal(index.manifests[0].digest, result.manifestDigest);
     for (const name of readdirSync(join(out, "blobs", "sha256"))) {
       assert.equal(
@@ -174,9 +175,9 @@ describe("buildImage", () => {
       index.manifests[0].size,
       readFileSync(join(out, "blobs", "sha256", result.manifestDigest.slice(7))).length,
     );
-    await ociImageToolValidate(out, "latest");
+    await ociImageToolValidate(out, "hello:latest");
     const bundle = join(dir, "bundle-oci");
-    await umociUnpack(out, "latest", bundle);
+    await umociUnpack(out, "hello:latest", bundle);
     assert.equal(await runcRun(bundle), GREETING);
   });
 
@@ -189,10 +190,10 @@ describe("buildImage", () => {
       cacheDir,
       progress: false,
     });
-    const raw = await skopeoInspect(`oci-archive:${out}:latest`, true);
+    const raw = await skopeoInspect(`oci-archive:${out}:hello:latest`, true);
     assert.equal((raw as { config: { digest: string } }).config.digest, result.configDigest);
     const layout = join(dir, "from-oci-archive");
-    await skopeoCopy(`oci-archive:${out}:latest`, `oci:${layout}:latest`);
+    await skopeoCopy(`oci-archive:${out}:hello:latest`, `oci:${layout}:latest`);
     await umociUnpack(layout, "latest", join(dir, "bundle-ocia"));
   });
 
@@ -222,7 +223,7 @@ describe("buildImage", () => {
     assert.equal(result.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
     // skopeo decompresses the zstd layer and checks it against the diff_id while recompressing.
     const regz = join(dir, "z-regz.oci");
-    await skopeoCopy(`oci:${zoci}:latest`, `oci:${regz}:latest`, [
+    await skopeoCopy(`oci:${zoci}:zimg:latest`, `oci:${regz}:latest`, [
       "--dest-compress-format",
       "gzip",
       "--dest-compress",
@@ -278,7 +279,7 @@ describe("buildImage", () => {
     const names = lines.map((l) => l.split(/\s+/).slice(5).join(" "));
     assert.deepEqual(names.slice(0, 3), ["./", "./bin/", "./bin/tool"], "sorted depth first");
     const bundle = join(dir, "bundle-host");
-    await umociUnpack(out, "t1", bundle, { rootless: process.getuid?.() !== 0 });
+    await umociUnpack(out, "hostcopy:t1", bundle, { rootless: process.getuid?.() !== 0 });
     assert.equal(
       await runcRun(bundle, { args: ["/busybox", "cat", "/srv/link", "/etc/motd"] }),
       "data\nhi\n",

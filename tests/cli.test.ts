@@ -81,8 +81,8 @@ describe("command line", () => {
     assert.equal(result.format, "oci");
     assert.equal(result.path, out);
     const layers = result.layers as Array<Record<string, unknown>>;
-    assert.deepEqual(Object.keys(layers[0]), ["digest", "diffId", "size", "mediaType"]);
-    await umociUnpack(out, "latest", join(dir, "cli-bundle"));
+    assert.deepEqual(Object.keys(layers[0]), ["digest", "diffId", "size", "mediaType", "cached"]);
+    await umociUnpack(out, "hello:latest", join(dir, "cli-bundle"));
   });
 
   it("gives the same manifest digest under Deno and Bun for none and zstd", async () => {

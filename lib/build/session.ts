@@ -10,6 +10,7 @@
 import { BlobStore } from "../cache/blob_store.ts";
 import type { Image } from "../model/image.ts";
 import type { Encoding } from "../model/layer.ts";
+import type { Digest } from "../codec/sha256.ts";
 import { Progress } from "../host/progress.ts";
 
 /**
@@ -17,8 +18,11 @@ import { Progress } from "../host/progress.ts";
  *
  * @example
  * ```ts
- * declare const image: Image;
+ * import type { Image } from "../model/image.ts";
+ *
+ * declare const image: Image; // e.g. one read with readImage
  * const fixed: Resolvable = { resolve: () => Promise.resolve(image) };
+ * await BuildSession.open().resolveImage(fixed) === image; // true
  * ```
  */
 export interface Resolvable {
@@ -46,16 +50,21 @@ export interface SessionOptions {
  *
  * @example
  * ```ts
- * declare const definition: Resolvable;
+ * import { buildImage } from "../../mod.ts";
+ *
  * const session = BuildSession.open({ progress: false, layerEncoding: "zstd" });
- * const image = await session.resolveImage(definition);
- * image.layers.map((l) => l.diffId);
+ * const hello = buildImage({ name: "hello", copyToRoot: "./rootfs" });
+ * const image = await session.resolveImage(hello);
+ * await session.resolveImage(hello) === image; // true: built once per session
+ * // [false] when this session built the layer, [true] when it came from the cache:
+ * image.layers.map((l) => session.isCached(l.diffId));
  * ```
  */
 export class BuildSession {
   /** How new layers are first encoded (see {@link SessionOptions.layerEncoding}). */
   layerEncoding: Encoding;
   readonly #memo = new Map<unknown, Promise<unknown>>();
+  readonly #built = new Set<string>();
 
   private constructor(
     /** The content-addressed blob store. */
@@ -93,6 +102,19 @@ export class BuildSession {
       pending.catch(() => this.#memo.delete(key));
     }
     return pending;
+  }
+
+  /** Notes that the layer `diffId` was built (its sources read, or its scripts run) in this session. */
+  markBuilt(diffId: Digest): void {
+    this.#built.add(diffId);
+  }
+
+  /**
+   * True when the layer `diffId` came from the cache (or from the image it
+   * was read from) rather than being built in this session.
+   */
+  isCached(diffId: Digest): boolean {
+    return !this.#built.has(diffId);
   }
 
   /** Resolves `value` into an image, once per session. */

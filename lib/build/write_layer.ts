@@ -10,15 +10,16 @@
  * @module
  */
 
-import type { BlobRef, BlobStore } from "../cache/blob_store.ts";
+import type { BlobRef } from "../cache/blob_store.ts";
+import type { BuildSession } from "./session.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
 import { hasLayer, recordEncoding } from "../cache/layer_encodings.ts";
-import { storeTarStream, type ProgressCallback } from "../cache/store_tar_stream.ts";
+import { type ProgressCallback, storeTarStream } from "../cache/store_tar_stream.ts";
 import { compressorId } from "../codec/compress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
-import type { Encoding, Layer } from "../model/layer.ts";
+import type { Layer } from "../model/layer.ts";
 
 /** What the cache remembers about a layer fingerprint (`blobs`: records written before encodings were kept apart). */
 interface LayerRecord {
@@ -39,26 +40,28 @@ export interface WriteLayerOptions {
 }
 
 /**
- * Builds one layer from tar entries into the store, first encoded as
- * `encoding` (a hint: any encoding serves a later build); entries built
- * before give the cached layer without being read.
+ * Builds one layer from tar entries into the session's store, first encoded
+ * as the session's `layerEncoding` (a hint: any encoding serves a later
+ * build); entries built before give the cached layer without being read.
  *
  * @example
  * ```ts
- * import type { BlobStore } from "../cache/blob_store.ts";
  * import type { TarEntry } from "../tar/entry.ts";
- * declare const store: BlobStore;
+ * import { BuildSession } from "./session.ts";
+ *
  * declare const entries: TarEntry[];
- * const layer = await writeLayer(store, entries, "gz");
- * layer.diffId; // sha256 of the uncompressed tar
+ * const session = BuildSession.open({ layerEncoding: "gz" });
+ * const layer = await writeLayer(session, entries, { comment: "app files" });
+ * layer.diffId; // sha256 of the uncompressed tar, whatever the layerEncoding
+ * await writeLayer(session, entries); // the same diffId, from the cache: entries not read again
  * ```
  */
 export async function writeLayer(
-  store: BlobStore,
+  session: BuildSession,
   entries: readonly TarEntry[],
-  encoding: Encoding,
   options: WriteLayerOptions = {},
 ): Promise<Layer> {
+  const { store, layerEncoding: encoding } = session;
   const recordSize = options.recordSize ?? 10240;
   const fingerprint = fingerprintEntries(entries, {
     recordSize,
@@ -82,5 +85,6 @@ export async function writeLayer(
   );
   recordEncoding(store, diffId, await compressorId(encoding), blob);
   if (fingerprint) store.putRecord("layers", fingerprint, { diffId } satisfies LayerRecord);
+  session.markBuilt(diffId);
   return layer(diffId);
 }

@@ -30,7 +30,9 @@ import { discardTemp, releaseTemp, tempPathFor } from "../host/temp_files.ts";
 
 /** A blob's identity: its digest and byte size. */
 export interface BlobRef {
+  /** sha256 of the blob's bytes. */
   digest: Digest;
+  /** Byte size of the blob. */
   size: number;
 }
 
@@ -40,7 +42,7 @@ export interface BlobRef {
  *
  * @example
  * ```ts
- * defaultCacheDir(); // "/home/me/.cache/dockwright"
+ * defaultCacheDir(); // "/home/me/.cache/dockwright" when neither variable is set
  * ```
  */
 export function defaultCacheDir(): string {
@@ -55,9 +57,11 @@ export function defaultCacheDir(): string {
  *
  * @example
  * ```ts
- * const store = BlobStore.open();
+ * const store = BlobStore.open(); // at defaultCacheDir()
  * const ref = store.putBytes(new TextEncoder().encode("{}"));
+ * ref; // { digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 }
  * store.has(ref.digest); // true
+ * new TextDecoder().decode(store.readBytes(ref.digest)); // "{}"
  * ```
  */
 export class BlobStore {
@@ -145,7 +149,11 @@ export class BlobStore {
     return createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 });
   }
 
-  /** Reads a metadata record, or undefined when absent or unreadable. */
+  /**
+   * Reads a metadata record, or undefined when absent or unreadable.
+   *
+   * @typeParam T the record's shape, as it was written with {@link BlobStore.putRecord}
+   */
   getRecord<T>(kind: string, key: string): T | undefined {
     try {
       return JSON.parse(readFileSync(join(this.root, "records", kind, `${key}.json`), "utf8")) as T;

@@ -27,14 +27,22 @@ type EncodingRecord = Partial<Record<string, BlobRef>>;
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobRef, BlobStore } from "./blob_store.ts";
+ * import type { Digest } from "../codec/sha256.ts";
+ * import { compressorId } from "../codec/compress.ts";
+ *
  * declare const store: BlobStore;
- * declare const diffId: `sha256:${string}`;
- * declare const blob: BlobRef;
- * recordEncoding(store, diffId, "gz", blob);
+ * declare const diffId: Digest; // the layer's
+ * declare const blob: BlobRef; // its tar compressed with libzstd, already in the store
+ * recordEncoding(store, diffId, await compressorId("zstd"), blob); // e.g. "zstd/libzstd-1.5.7"
  * ```
  */
-export function recordEncoding(store: BlobStore, diffId: Digest, codec: string, blob: BlobRef): void {
+export function recordEncoding(
+  store: BlobStore,
+  diffId: Digest,
+  codec: string,
+  blob: BlobRef,
+): void {
   if (blob.digest === diffId) return; // the tar itself needs no record
   const key = diffId.slice(7);
   const known = store.getRecord<EncodingRecord>(KIND, key) ?? {};
@@ -64,7 +72,9 @@ function encodingOfCodec(codec: string): Encoding {
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobStore } from "./blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ *
  * declare const store: BlobStore;
  * declare const layer: Layer;
  * if (!hasLayer(store, layer)) console.log("rebuild it");
@@ -92,7 +102,9 @@ function anyBlob(store: BlobStore, layer: Layer): LayerBlob {
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobStore } from "./blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ *
  * declare const store: BlobStore;
  * declare const layer: Layer;
  * let size = 0;
@@ -111,7 +123,9 @@ export function layerTar(store: BlobStore, layer: Layer): AsyncIterable<Uint8Arr
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobStore } from "./blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ *
  * declare const store: BlobStore;
  * declare const layer: Layer;
  * const plain = await encodeLayer(store, layer, "none");
@@ -130,8 +144,16 @@ export async function encodeLayer(
   const found = presentEncodings(store, layer.diffId).get(codec);
   if (found) return { ...layer, encoding, ...found };
   const source = anyBlob(store, layer);
-  const tar = source.encoding === "none" ? store.read(source.digest) : decompress(store.read(source.digest));
-  const { diffId, blob } = await storeTarStream(store, tar, encoding as Compressor, undefined, source.size);
+  const tar = source.encoding === "none"
+    ? store.read(source.digest)
+    : decompress(store.read(source.digest));
+  const { diffId, blob } = await storeTarStream(
+    store,
+    tar,
+    encoding as Compressor,
+    undefined,
+    source.size,
+  );
   if (diffId !== layer.diffId) {
     throw new Error(
       `the cached blob ${source.digest} of layer ${layer.diffId} is corrupt; delete ${store.root} and build again`,
@@ -153,10 +175,13 @@ export type OutputEncoding =
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobStore } from "./blob_store.ts";
+ * import type { Layer } from "../model/layer.ts";
+ *
  * declare const store: BlobStore;
  * declare const layers: Layer[];
  * const encoded = await encodeLayers(store, layers, { kind: "oci", compressor: "zstd" });
+ * encoded.map((l) => l.encoding); // "zstd", or "gz" for a base image's gzip layer kept as it came
  * ```
  */
 export async function encodeLayers(

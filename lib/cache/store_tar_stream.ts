@@ -30,10 +30,12 @@ export type ProgressCallback = (bytes: number) => void;
  *
  * @example
  * ```ts
- * import { BlobStore } from "./blob_store.ts";
+ * import type { BlobStore } from "./blob_store.ts";
+ *
  * declare const store: BlobStore;
- * declare const tar: AsyncIterable<Uint8Array>;
+ * declare const tar: AsyncIterable<Uint8Array>; // e.g. writeTar(entries)
  * const { diffId, blob } = await storeTarStream(store, tar, "zstd");
+ * store.has(blob.digest); // true: the zstd blob; diffId is the sha256 of the tar itself
  * ```
  */
 export async function storeTarStream(

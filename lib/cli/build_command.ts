@@ -5,39 +5,62 @@
  * @module
  */
 
+import { spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { basename, dirname, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { BuildSession } from "../build/session.ts";
 import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
-import { resolve } from "node:path";
+import type { Digest } from "../codec/sha256.ts";
+import { type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
 import {
   build,
   buildIntoCache,
   type BuildResult,
+  defaultOutputPath,
   FORMATS,
+  type IndexBuildResult,
   type OutputFormat,
+  parseRepoTag,
   streamImage,
   writeStreamScript,
 } from "../dsl/build.ts";
 import type { ImageDefinition } from "../dsl/image_definition.ts";
-import { type Artifact, type ArtifactResult, isArtifact } from "../dsl/artifact.ts";
+import { type IndexDefinition, isIndexDefinition } from "../dsl/image_index.ts";
+import { type Engine, ENGINES, load } from "../dsl/load.ts";
 import { push } from "../dsl/push.ts";
-import { BuildSession } from "../build/session.ts";
-import { MANIFEST_FORMATS, type ManifestFormat } from "../transport/registry/push.ts";
+import { expandGlob, isGlob } from "../host/glob.ts";
+import { mapLimit } from "../host/map_limit.ts";
+import { hostToolPath } from "../host/shell.ts";
+import { platformName } from "../model/platform.ts";
 import { type InvalidReferenceError, parseReference } from "../model/reference.ts";
-import type { NamedImage } from "./load_images.ts";
+import {
+  MANIFEST_FORMATS,
+  type ManifestFormat,
+  type PushIndexResult,
+  type PushResult,
+} from "../transport/registry/push.ts";
+import { loadImageFile, type NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `build`. */
-export const BUILD_HELP = `Build the images an image file exports.
+export const BUILD_HELP = `Build the images image files export, in one session: shared layers
+are built once, independent images in parallel.
 
 Usage:
-  dockwright build FILE [options]
-  deno run -A FILE [options]      (a file that calls main(import.meta))
+  dockwright build FILE... [options]   (files or quoted patterns: 'services/*/image.ts')
+  deno run -A FILE [options]           (a file that calls main(import.meta))
   bun FILE [options]
 
 Options:
   -o, --out PATH          output path (default: <name>.tar[.gz|.zst], <name>.oci, <name>.oci.tar;
-                          for a streamLayeredImage: the executable stream-<name>, as in Nix)
+                          for a streamLayeredImage: the executable stream-<name>, as in Nix);
+                          with several images a template: {name} {tag} {export} {file},
+                          e.g. --out 'dist/{export}.tar'
+  -j, --jobs N            images built at once (default: the number of cores)
+      --load ENGINE       load the image(s) into podman or docker (uncompressed, whatever the
+                          compressor); writes no file unless --out or --format is given too
   -f, --format FORMAT     docker-archive (default), oci, oci-archive
   -c, --compressor C      none, gz, zstd: overrides the image's compressor; compresses
                           the whole docker-archive, or each layer of OCI outputs
@@ -47,17 +70,21 @@ Options:
   -t, --repo_tag N:T      name and tag written into the output (overrides name and tag)
       --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
       --push REF          push the image to REF (registry/repository[:tag]; default tag: the
-                          image's) with layers compressed per --compressor; writes no file
-                          unless --out is given too
+                          image's) with layers compressed per --compressor; with several
+                          images REF is a prefix: each goes to REF/<name>:<tag>; writes no
+                          file unless --out is given too
       --manifest-format F oci (default) or docker (Docker schema 2; needs gz or none layers)
       --creds USER:PASS   registry credentials for --push (default: DOCKWRIGHT_REGISTRY_USER/
                           DOCKWRIGHT_REGISTRY_PASSWORD, then podman/docker auth files)
-      --tls-verify=false  allow plain HTTP (and, under Bun, unverified TLS) for --push
+      --tls-verify=BOOL   false: allow plain HTTP (and, under Bun, unverified TLS) for --push;
+                          true: require HTTPS even for localhost/127.0.0.0/8/::1, which
+                          may answer in plain HTTP by default (as docker allows)
       --ca-file PATH      extra CA certificates (PEM) for --push (default: $DOCKWRIGHT_CA_FILE)
       --json              print the result as JSON on stdout (an array when several images)
       --quiet             no progress or summary on stderr
   -h, --help              show this help
 
+Each layer is reported as built or cached (--json: "cached": true).
 Exit codes: 0 built, 1 build failed, 2 bad usage or invalid image definition.
 `;
 
@@ -78,6 +105,10 @@ export interface BuildFlags {
   creds?: string;
   tlsVerify?: boolean;
   caFile?: string;
+  /** `--load ENGINE`. */
+  load?: Engine;
+  /** `-j/--jobs`: images built at once. */
+  jobs: number;
   json: boolean;
   quiet: boolean;
   help: boolean;
@@ -112,6 +143,8 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
         "tls-verify": { type: "string" },
         "ca-file": { type: "string" },
         json: { type: "boolean" },
+        load: { type: "string" },
+        jobs: { type: "string", short: "j" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
       },
@@ -134,7 +167,19 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
     );
   }
   const registry = parseRegistryFlags(v);
+  if (v.load !== undefined && !(ENGINES as readonly string[]).includes(v.load)) {
+    throw new UsageError(
+      `unknown --load ${JSON.stringify(v.load)}`,
+      `use one of: ${ENGINES.join(", ")}`,
+    );
+  }
+  const jobs = v.jobs === undefined ? availableParallelism() : Number(v.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    throw new UsageError(`-j/--jobs takes a whole number above 0 (got ${JSON.stringify(v.jobs)})`);
+  }
   return {
+    load: v.load as Engine | undefined,
+    jobs,
     ...registry,
     out: v.out,
     format,
@@ -203,105 +248,192 @@ function parseRegistryFlags(v: Record<string, string | boolean | undefined>): Pa
   };
 }
 
-/** What `build` reports for one export: an image, an artifact, or a stream script. */
-export type CliResult = BuildResult | ArtifactResult | StreamScriptResult;
+/** What `build` reports for one export: an image, an index, an artifact, or a stream script. */
+export type CliResult = BuildResult | IndexBuildResult | ArtifactResult | StreamScriptResult;
 
 /** A `streamLayeredImage` built into the cache, and the `stream-<name>` script written for it. */
 export interface StreamScriptResult extends Omit<BuildResult, "format"> {
   format: "stream-script";
 }
 
-/** A selected export known to be an image (not an `exportImage`/`mergeImages` artifact). */
+/** A selected export known to be an image (not an artifact or an index). */
 type ImageOnly = NamedImage & { image: ImageDefinition };
 
-/** `--stream` and `--push` need images: an artifact writes its own kind of file. */
+/** `--stream` and `--load` need images: an artifact writes its own kind of file, an index is several. */
 function onlyImages(selected: NamedImage[], flag: string): ImageOnly[] {
-  const artifact = selected.find((i) => isArtifact(i.image));
-  if (artifact) {
-    const builder = (artifact.image as Artifact).builder;
-    throw new UsageError(
-      `${flag} needs an image, but ${artifact.exportName} is ${
-        builder === "exportImage" ? "an" : "a"
-      } ${builder} value`,
-      "choose an image with --image NAME",
-    );
+  for (const { image, exportName } of selected) {
+    if (isArtifact(image) || isIndexDefinition(image)) {
+      throw new UsageError(
+        `${flag} needs an image, but ${exportName} is ${
+          image.builder === "exportImage" || image.builder === "imageIndex" ? "an" : "a"
+        } ${image.builder} value`,
+        "choose an image with --image NAME",
+      );
+    }
   }
   return selected as ImageOnly[];
 }
 
-/** Builds an `exportImage`/`mergeImages` value: `--out` and `--compressor` apply, the summary names its images. */
-async function buildArtifactForCli(
-  session: BuildSession,
-  artifact: Artifact,
-  flags: BuildFlags,
-  started: number,
-): Promise<ArtifactResult> {
-  const result = await build(artifact, {
-    out: flags.out,
-    compressor: flags.compressor,
-    format: flags.formatGiven ? flags.format : undefined,
-    repoTag: flags.repoTag,
-    session,
-  });
-  if (!flags.quiet && !flags.json) {
-    const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    const images = result.images.map((i) => `${i.name}:${i.tag}`).join(", ");
-    process.stderr.write(
-      `built ${artifact.builder} ${result.name} -> ${result.path} (${result.format}, ${
-        humanSize(result.size)
-      }, ${seconds}s; ${images})\n`,
+/** A selected export that a registry takes: an image or an index. */
+type Pushable = NamedImage & { image: ImageDefinition | IndexDefinition };
+
+function onlyPushable(selected: NamedImage[]): Pushable[] {
+  const artifact = selected.find((i) => isArtifact(i.image));
+  if (artifact) {
+    throw new UsageError(
+      `--push needs an image, but ${artifact.exportName} is a ${artifact.image.builder} value`,
+      "choose an image with --image NAME",
     );
   }
-  return result;
+  return selected as Pushable[];
 }
 
-/** `--push`: optionally writes the output (`--out`), then pushes; prints the reference and manifest digest. */
-async function pushSelected(
-  session: BuildSession,
-  selected: ImageOnly[],
-  flags: BuildFlags,
-): Promise<BuildResult[]> {
-  if (selected.length !== 1) {
-    throw new UsageError(
-      `--push names one reference but the file exports ${selected.length} images`,
-      "choose one with --image NAME",
+const seconds = (started: number) => ((performance.now() - started) / 1000).toFixed(2);
+
+/** "3 layer(s): 1 built, 2 cached". */
+function layerCounts(layers: readonly { cached: boolean }[]): string {
+  const cached = layers.filter((l) => l.cached).length;
+  return `${layers.length} layer(s): ${layers.length - cached} built, ${cached} cached`;
+}
+
+/** Image files whose name (without folder and extension) the `{file}` placeholder gives. */
+function fileStem(file: string | undefined): string {
+  if (!file) return "image";
+  const base = basename(file).replace(/\.(m?ts|m?js)$/, "");
+  // `image.ts` in a folder of its own: the folder names it.
+  return base === "image" ? basename(dirname(file)) : base;
+}
+
+/** `--out` holds a template when it has a placeholder. */
+const isTemplate = (out: string | undefined) =>
+  out !== undefined && /\{(name|tag|export|file)\}/.test(out);
+
+/** The output path of one export, or undefined when it writes none (push, load without --out). */
+function outputPathOf(named: NamedImage, flags: BuildFlags, streamScript: boolean): string {
+  const image = named.image;
+  if (flags.out !== undefined && !isTemplate(flags.out)) return resolve(flags.out);
+  const tag = "tag" in image && typeof image.tag === "string" ? image.tag : "latest";
+  const name = isArtifact(image) ? image.name : image.baseName;
+  if (isTemplate(flags.out)) {
+    return resolve(
+      flags.out!.replaceAll("{name}", name).replaceAll("{tag}", tag)
+        .replaceAll("{export}", named.exportName.replace(/[^\w.-]+/g, "_"))
+        .replaceAll("{file}", fileStem(named.file)),
     );
   }
-  const started = performance.now();
-  // One session: `--out` and the push get the very same image (a `created = "now"` config included).
-  const image = selected[0].image;
-  const output = flags.out === undefined ? undefined : await build(image, {
-    format: flags.format,
-    out: flags.out,
-    compressor: flags.compressor,
-    session,
-  });
-  const result = await push(image, flags.push!, {
-    compressor: flags.compressor,
-    manifestFormat: flags.manifestFormat,
-    creds: flags.creds,
-    tlsVerify: flags.tlsVerify,
-    caFile: flags.caFile,
-    session,
-  });
-  if (flags.json) {
-    process.stdout.write(
-      JSON.stringify({ ...result, ...(output ? { output } : {}) }, null, 2) + "\n",
-    );
-  } else if (!flags.quiet) {
-    const b = result.blobs;
-    const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    if (output) {
-      process.stderr.write(
-        `built ${output.name}:${output.tag} -> ${output.path} (${output.format})\n`,
+  if (streamScript) return resolve(`stream-${name}`);
+  if (isArtifact(image)) return resolve(image.name);
+  if (isIndexDefinition(image)) {
+    return resolve(`${name}${flags.format === "oci-archive" ? ".oci.tar" : ".oci"}`);
+  }
+  return defaultOutputPath(image, flags.format, flags.compressor ?? image.compressor);
+}
+
+/** Refuses two exports that would write one path, before any work. */
+function checkDistinctOutputs(paths: ReadonlyMap<NamedImage, string>): void {
+  const seen = new Map<string, NamedImage>();
+  for (const [named, path] of paths) {
+    const other = seen.get(path);
+    if (other) {
+      const who = (n: NamedImage) => (n.file ? `${n.exportName} of ${n.file}` : n.exportName);
+      throw new UsageError(
+        `${who(other)} and ${who(named)} would both be written to ${path}`,
+        "give --out a template such as 'dist/{file}-{export}.tar' (placeholders: {name} {tag} " +
+          "{export} {file}), or build one with --image NAME",
       );
     }
-    process.stderr.write(
-      `pushed ${result.name}:${result.tag} -> ${result.reference} (${result.layers.length} layer(s); blobs: ${b.uploaded} uploaded, ` +
-        `${b.mounted} mounted, ${b.existing} already there; ${seconds}s)\n  digest ${result.manifestDigest}\n`,
+    seen.set(path, named);
+  }
+}
+
+/** Where `--push PREFIX` sends an image of several: PREFIX/<name without its registry>:<tag>. */
+function pushTarget(prefix: string, image: ImageDefinition | IndexDefinition): string {
+  const parts = image.imageName.split("/");
+  const local = parts.length > 1 && /[.:]|^localhost$/.test(parts[0]) ? parts.slice(1) : parts;
+  return `${prefix.replace(/\/+$/, "")}/${local.join("/")}${image.tag ? `:${image.tag}` : ""}`;
+}
+
+/** What `--push` reports for one export: the push, and the file written with `--out`. */
+export type PushReport = (PushResult | PushIndexResult) & {
+  output?: BuildResult | IndexBuildResult;
+};
+
+/** `--push`: optionally writes the outputs (`--out`), then pushes each image; prints references and digests. */
+async function pushSelected(
+  session: BuildSession,
+  selected: Pushable[],
+  flags: BuildFlags,
+  outputs: ReadonlyMap<NamedImage, string>,
+): Promise<PushReport[]> {
+  if (selected.length > 1 && /[:@][^/]*$/.test(flags.push!.replace(/^[^/]*\//, ""))) {
+    throw new UsageError(
+      `--push ${flags.push}: with ${selected.length} images it is a prefix (REGISTRY/PATH), ` +
+        "without a tag or digest",
+      "each image goes to PREFIX/<name>:<tag>; or choose one with --image NAME",
     );
   }
-  return output ? [output] : [];
+  // Build everything at once (and write the --out files); then push one image after another,
+  // so a blob the first push uploads is mounted, not uploaded again, by the next.
+  const written = await mapLimit(selected, flags.jobs, async (named) => {
+    const image = named.image;
+    // One session: `--out` and the push get the very same image (a `created = "now"` config included).
+    if (isIndexDefinition(image)) await image.resolveIndex(session);
+    else await session.resolveImage(image);
+    if (flags.out === undefined) return undefined;
+    return isIndexDefinition(image)
+      ? await build(image, {
+        format: flags.formatGiven ? flags.format : "oci",
+        out: outputs.get(named),
+        compressor: flags.compressor,
+        session,
+      })
+      : await build(image, {
+        format: flags.format,
+        out: outputs.get(named),
+        compressor: flags.compressor,
+        session,
+      });
+  });
+  const results: PushReport[] = [];
+  for (const [i, named] of selected.entries()) {
+    const started = performance.now();
+    const image = named.image;
+    const output = written[i];
+    const reference = selected.length > 1 ? pushTarget(flags.push!, image) : flags.push!;
+    const registry = {
+      compressor: flags.compressor,
+      manifestFormat: flags.manifestFormat,
+      creds: flags.creds,
+      tlsVerify: flags.tlsVerify,
+      caFile: flags.caFile,
+      session,
+    };
+    const result = isIndexDefinition(image)
+      ? await push(image, reference, registry)
+      : await push(image, reference, registry);
+    if (!flags.quiet && !flags.json) {
+      if (output) process.stderr.write(`built ${output.name}:${output.tag} -> ${output.path}\n`);
+      if ("blobs" in result) {
+        const b = result.blobs;
+        process.stderr.write(
+          `pushed ${result.name}:${result.tag} -> ${result.reference} (${
+            layerCounts(
+              result.layers.map((l) => ({ cached: session.isCached(l.diffId as Digest) })),
+            )
+          }; blobs: ${b.uploaded} uploaded, ${b.mounted} mounted, ${b.existing} already there; ` +
+            `${seconds(started)}s)\n  digest ${result.manifestDigest}\n`,
+        );
+      } else {
+        process.stderr.write(
+          `pushed index -> ${result.reference} (${
+            result.manifests.map((m) => platformName(m.platform)).join(", ")
+          }; ${seconds(started)}s)\n  digest ${result.manifestDigest}\n`,
+        );
+      }
+    }
+    results.push(output ? { ...result, output } : result);
+  }
+  return results;
 }
 
 function humanSize(bytes: number): string {
@@ -312,8 +444,114 @@ function humanSize(bytes: number): string {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+/** Builds one selected export into its output; prints its summary line. */
+async function buildOne(
+  session: BuildSession,
+  named: NamedImage,
+  flags: BuildFlags,
+  path: string,
+  streamScript: boolean,
+): Promise<CliResult> {
+  const started = performance.now();
+  const image = named.image;
+  const say = (line: string) => {
+    if (!flags.quiet && !flags.json) process.stderr.write(line);
+  };
+  if (isArtifact(image)) {
+    const result = await build(image, {
+      out: flags.out === undefined ? undefined : path,
+      compressor: flags.compressor,
+      format: flags.formatGiven ? flags.format : undefined,
+      repoTag: flags.repoTag,
+      session,
+    });
+    const images = result.images.map((i) => `${i.name}:${i.tag}`).join(", ");
+    say(
+      `built ${image.builder} ${result.name} -> ${result.path} (${result.format}, ${
+        humanSize(result.size)
+      }, ${seconds(started)}s; ${images})\n`,
+    );
+    return result;
+  }
+  if (isIndexDefinition(image)) {
+    const result = await build(image, {
+      format: flags.formatGiven ? flags.format : "oci",
+      out: path,
+      compressor: flags.compressor,
+      session,
+    });
+    say(
+      `built index ${result.name}:${result.tag} -> ${result.path} (${result.format}, ${
+        result.manifests.map((m) => platformName(m.platform)).join(", ")
+      }, ${seconds(started)}s)\n  index ${result.indexDigest}\n`,
+    );
+    return result;
+  }
+  if (streamScript) {
+    // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
+    const result = await buildIntoCache(image, { repoTag: flags.repoTag, session });
+    await writeStreamScript(path, named.file!, image.name, flags.cacheDir);
+    say(`wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`);
+    return { ...result, format: "stream-script", path };
+  }
+  const result = await build(image, {
+    format: flags.format,
+    out: path,
+    compressor: flags.compressor,
+    repoTag: flags.repoTag,
+    session,
+  });
+  const size = result.layers.reduce((n, l) => n + l.size, 0);
+  say(
+    `built ${result.name}:${result.tag} -> ${result.path} (${result.format}, ${
+      layerCounts(result.layers)
+    }, ${humanSize(size)}, ${seconds(started)}s)\n  manifest ${result.manifestDigest}\n`,
+  );
+  return result;
+}
+
+/** Loads the built images into the engine `--load` names. */
+async function loadSelected(
+  session: BuildSession,
+  selected: ImageOnly[],
+  flags: BuildFlags,
+): Promise<string[]> {
+  const started = performance.now();
+  const images = [];
+  for (const { image } of selected) images.push(await session.resolveImage(image));
+  const renamed = flags.repoTag === undefined
+    ? images
+    : images.map((i) => ({ ...i, ...parseRepoTag(flags.repoTag!) }));
+  const names = await load(renamed, flags.load!, { session });
+  if (!flags.quiet && !flags.json) {
+    process.stderr.write(`loaded into ${flags.load}: ${names.join(", ")} (${seconds(started)}s)\n`);
+  }
+  return names;
+}
+
 /**
- * Builds `images` with `flags`; prints JSON or a summary. Returns the results.
+ * Once per run: a compressed docker-archive that the podman or skopeo on
+ * this machine cannot read (Debian 12's podman 4.3 and skopeo 1.9 read no
+ * gzip docker-archive) gets a note with commands that work.
+ */
+function noteUnreadableArchives(results: readonly CliResult[], flags: BuildFlags): void {
+  if (flags.quiet || flags.json || flags.load) return;
+  const gz = results.find((r): r is BuildResult =>
+    r.format === "docker-archive" && "path" in r && r.path.endsWith(".gz")
+  );
+  if (!gz || !hostToolPath("podman")) return;
+  const version = spawnSync("podman", ["--version"], { encoding: "utf8" }).stdout ?? "";
+  const m = /(\d+)\.(\d+)/.exec(version);
+  if (!m || Number(m[1]) > 4 || (Number(m[1]) === 4 && Number(m[2]) > 3)) return;
+  process.stderr.write(
+    `note: podman ${m[0]} on this machine cannot load a gzip docker-archive; ` +
+      `use --load podman, or -c zstd / -c none, or: gunzip -c ${gz.path} | podman load\n`,
+  );
+}
+
+/**
+ * Builds `images` with `flags` in one session (independent images at once,
+ * up to `--jobs`); prints JSON or a summary. Returns the results.
  *
  * @example
  * ```ts
@@ -325,15 +563,16 @@ export async function buildImages(
   images: NamedImage[],
   flags: BuildFlags,
   imageFile?: string,
-): Promise<CliResult[]> {
+): Promise<Array<CliResult | PushReport>> {
+  const started = performance.now();
   // One session for the whole run: one cache, one progress display, each image built once.
   const session = BuildSession.open({
     cacheDir: flags.cacheDir,
     progress: flags.quiet || flags.json ? false : undefined,
   });
-  let selected = images;
+  let selected = images.map((i) => ({ ...i, file: i.file ?? (imageFile && resolve(imageFile)) }));
   if (flags.image !== undefined) {
-    selected = images.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
+    selected = selected.filter((i) => i.exportName === flags.image || i.image.name === flags.image);
     if (selected.length === 0) {
       throw new UsageError(
         `no exported image named ${JSON.stringify(flags.image)}`,
@@ -342,8 +581,11 @@ export async function buildImages(
     }
   }
   if (flags.stream) {
-    if (flags.push !== undefined) {
-      throw new UsageError("--stream and --push cannot be used together", "drop one of them");
+    if (flags.push !== undefined || flags.load !== undefined) {
+      throw new UsageError(
+        `--stream and --${flags.push !== undefined ? "push" : "load"} cannot be used together`,
+        "drop one of them",
+      );
     }
     if (selected.length !== 1) {
       throw new UsageError(
@@ -366,56 +608,105 @@ export async function buildImages(
       }),
     ];
   }
-  if (flags.push !== undefined) {
-    return await pushSelected(session, onlyImages(selected, "--push"), flags);
-  }
-  if (flags.out !== undefined && selected.length > 1) {
+  if (flags.out !== undefined && !isTemplate(flags.out) && selected.length > 1) {
     throw new UsageError(
-      `--out names one output but the file exports ${selected.length} images`,
-      "choose one with --image NAME, or drop --out to use the default names",
+      `--out names one output but the ${
+        new Set(selected.map((n) => n.file)).size > 1 ? "files export" : "file exports"
+      } ${selected.length} images`,
+      "give a template such as --out 'dist/{export}.tar' ({name} {tag} {export} {file}), " +
+        "choose one with --image NAME, or drop --out to use the default names",
     );
   }
-  const results: CliResult[] = [];
-  for (const { image } of selected) {
-    const started = performance.now();
-    if (isArtifact(image)) {
-      results.push(await buildArtifactForCli(session, image, flags, started));
-      continue;
-    }
-    if (image.streams && !flags.formatGiven && imageFile !== undefined) {
-      // Nix's result of streamLayeredImage is the stream-<name> script; build now so the script's first run is fast.
-      const result = await buildIntoCache(image, { repoTag: flags.repoTag, session });
-      const path = resolve(flags.out ?? `stream-${image.baseName}`);
-      await writeStreamScript(path, resolve(imageFile), image.name, flags.cacheDir);
-      results.push({ ...result, format: "stream-script", path });
-      if (!flags.quiet && !flags.json) {
-        process.stderr.write(
-          `wrote ${path}: run it to stream ${result.name}:${result.tag} (${path} | podman load)\n`,
-        );
+  const writesFiles = flags.push === undefined && flags.load === undefined
+    ? true
+    : flags.out !== undefined || (flags.load !== undefined && flags.formatGiven);
+  const streamScripts = new Set(
+    selected.filter((n) =>
+      !isArtifact(n.image) && !isIndexDefinition(n.image) && n.image.streams &&
+      !flags.formatGiven && n.file !== undefined
+    ),
+  );
+  const outputs = new Map<NamedImage, string>();
+  if (writesFiles) {
+    for (const n of selected) outputs.set(n, outputPathOf(n, flags, streamScripts.has(n)));
+    checkDistinctOutputs(outputs);
+  }
+  let results: Array<CliResult | PushReport>;
+  if (flags.push !== undefined) {
+    results = await pushSelected(session, onlyPushable(selected), flags, outputs);
+  } else {
+    const loadable = flags.load !== undefined ? onlyImages(selected, "--load") : [];
+    results = writesFiles
+      ? await mapLimit(
+        selected,
+        flags.jobs,
+        (n) => buildOne(session, n, flags, outputs.get(n)!, streamScripts.has(n)),
+      )
+      : [];
+    if (flags.load !== undefined) {
+      const names = await loadSelected(session, loadable, flags);
+      if (!writesFiles) {
+        results = await Promise.all(loadable.map(async ({ image }, i) => {
+          const built = await session.resolveImage(image);
+          return {
+            name: built.repoName,
+            tag: built.tag,
+            loaded: names[i] ?? "",
+            configDigest: built.config.digest,
+            layers: built.layers.map((l) => ({
+              diffId: l.diffId,
+              cached: session.isCached(l.diffId),
+            })),
+          } as unknown as CliResult;
+        }));
       }
-      continue;
-    }
-    const result = await build(image, {
-      format: flags.format,
-      out: flags.out,
-      compressor: flags.compressor,
-      repoTag: flags.repoTag,
-      session,
-    });
-    results.push(result);
-    if (!flags.quiet && !flags.json) {
-      const size = result.layers.reduce((n, l) => n + l.size, 0);
-      const seconds = ((performance.now() - started) / 1000).toFixed(2);
-      process.stderr.write(
-        `built ${result.name}:${result.tag} -> ${result.path} (${result.format}, ${result.layers.length} layer(s), ` +
-          `${humanSize(size)}, ${seconds}s)\n  manifest ${result.manifestDigest}\n`,
-      );
     }
   }
+  if (!flags.quiet && !flags.json && selected.length > 1) {
+    const layers = results.flatMap((r) => ("layers" in r ? r.layers : []))
+      .map((l) => ({ cached: session.isCached(l.diffId as Digest) }));
+    process.stderr.write(
+      `${selected.length} exports in ${seconds(started)}s (-j ${flags.jobs}): ${
+        layerCounts(layers)
+      }\n`,
+    );
+  }
+  noteUnreadableArchives(results as CliResult[], flags);
   if (flags.json) {
     process.stdout.write(
       JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n",
     );
   }
   return results;
+}
+
+/**
+ * `dockwright build FILE...`: loads every image file (patterns expanded)
+ * and builds all their exports in one session.
+ *
+ * @example
+ * ```ts
+ * await buildFiles(parseBuildFlags(["services/*\/image.ts", "-j", "2"]));
+ * ```
+ */
+export async function buildFiles(flags: BuildFlags): Promise<void> {
+  if (flags.positionals.length === 0) {
+    throw new UsageError(
+      "build takes one or more image files",
+      "dockwright build image.ts [more.ts ...] [--format oci] [--out PATH]",
+    );
+  }
+  const files: string[] = [];
+  for (const arg of flags.positionals) {
+    const matched = isGlob(arg) ? expandGlob(arg) : [arg];
+    if (matched.length === 0) {
+      throw new UsageError(`no image file matches ${JSON.stringify(arg)}`, "check the pattern");
+    }
+    files.push(...matched);
+  }
+  const images: NamedImage[] = [];
+  for (const file of [...new Set(files.map((f) => resolve(f)))]) {
+    images.push(...await loadImageFile(file));
+  }
+  await buildImages(images, flags);
 }

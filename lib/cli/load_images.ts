@@ -5,7 +5,7 @@
  * @module
  */
 
-import { importImageFile, imagesOf, type NamedImage } from "../dsl/image_file.ts";
+import { imagesOf, importImageFile, type NamedImage } from "../dsl/image_file.ts";
 
 export { imagesOf, type NamedImage };
 
@@ -15,6 +15,7 @@ export { imagesOf, type NamedImage };
  * @example
  * ```ts
  * const images = await loadImageFile("examples/hello/image.ts");
+ * images.map((i) => i.exportName); // ["default"]
  * ```
  */
 export async function loadImageFile(path: string): Promise<NamedImage[]> {

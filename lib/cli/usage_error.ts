@@ -9,10 +9,18 @@
  *
  * @example
  * ```ts
- * throw new UsageError("unknown format \"tgz\"", "dockwright build --help");
+ * const error = new UsageError('unknown format "tgz"', "dockwright build --help");
+ * error.message; // 'unknown format "tgz"'
+ * error.hint; // "dockwright build --help"
  * ```
  */
 export class UsageError extends Error {
+  /**
+   * A usage error, with what to do instead.
+   *
+   * @param message what is wrong with the command line
+   * @param hint what to run or change instead
+   */
   constructor(message: string, readonly hint?: string) {
     super(message);
     this.name = "UsageError";

@@ -50,8 +50,11 @@ const BRAND = Symbol.for("dockwright.Artifact");
  *
  * @example
  * ```ts
- * const rootfs = exportImage({ fromImage: image });
+ * import { exportImage } from "../../mod.ts";
+ *
+ * const rootfs: Artifact = exportImage({ fromImage: "./debian.tar.gz" });
  * rootfs.builder; // "exportImage"
+ * rootfs.name; // "debian-export.tar"
  * ```
  */
 export abstract class Artifact extends Definition {
@@ -77,7 +80,10 @@ export abstract class Artifact extends Definition {
  *
  * @example
  * ```ts
- * isArtifact(mergeImages([a, b])); // true
+ * import { buildImage, mergeImages } from "../../mod.ts";
+ *
+ * isArtifact(mergeImages(["./a.tar", "./b.tar.gz"])); // true
+ * isArtifact(buildImage({ name: "a" })); // false (an image definition)
  * ```
  */
 export function isArtifact(value: unknown): value is Artifact {
@@ -91,7 +97,10 @@ export function isArtifact(value: unknown): value is Artifact {
  *
  * @example
  * ```ts
- * const r = await buildArtifact(exportImage({ fromImage: "./base.tar" }), { out: "rootfs.tar" });
+ * import { exportImage } from "../../mod.ts";
+ *
+ * const result = await buildArtifact(exportImage({ fromImage: "./base.tar" }), { out: "rootfs.tar" });
+ * result.format; // "rootfs-tar"
  * ```
  */
 export async function buildArtifact(

@@ -19,7 +19,9 @@ import { OCI } from "../model/media_types.ts";
 import { isRepositoryName, isValidTag, splitNameTag } from "../model/reference.ts";
 import { dockerArchiveEntries, writeDockerArchive } from "../transport/docker_archive/write.ts";
 import { encodeImage } from "../transport/encode.ts";
-import { writeOciArchive, writeOciLayout } from "../transport/oci_layout/write.ts";
+import { writeOciArchive, writeOciIndex, writeOciLayout } from "../transport/oci_layout/write.ts";
+import type { Platform } from "../model/platform.ts";
+import { type IndexDefinition, isIndexDefinition } from "./image_index.ts";
 import { writeTar } from "../tar/writer.ts";
 import { checkOutputFolder, writeAtomically } from "../host/atomic.ts";
 import { shellQuote } from "../host/shell.ts";
@@ -57,21 +59,33 @@ export interface BuildOptions {
 
 /** Descriptor of one layer in a {@link BuildResult}. */
 export interface LayerSummary {
+  /** sha256 of the blob as written. */
   digest: string;
+  /** sha256 of the uncompressed tar. */
   diffId: string;
+  /** Byte size of the blob as written. */
   size: number;
+  /** The layer's OCI media type as written. */
   mediaType: string;
+  /** True when the layer came from the cache or a base image; false when this build made it. */
+  cached: boolean;
 }
 
 /** What a build produced; the `--json` output of the command line. */
 export interface BuildResult {
+  /** The image's repository name as written (`--repo_tag` applied). */
   name: string;
+  /** The image's tag as written. */
   tag: string;
+  /** The output format. */
   format: OutputFormat;
+  /** Absolute path of the output; `""` when built into the cache only, `"-"` when streamed. */
   path: string;
   /** Digest of the OCI manifest that describes the output's layers (as stored). */
   manifestDigest: string;
+  /** Digest of the image config (the image ID `docker images` shows). */
   configDigest: string;
+  /** The layers, bottom first. */
   layers: LayerSummary[];
 }
 
@@ -80,7 +94,11 @@ export interface BuildResult {
  *
  * @example
  * ```ts
- * defaultOutputPath(image, "docker-archive", "gz"); // "/cwd/hello.tar.gz"
+ * import { buildImage } from "../../mod.ts";
+ *
+ * // Paths are in the working directory (here /work):
+ * defaultOutputPath(buildImage({ name: "hello" }), "docker-archive", "gz"); // "/work/hello.tar.gz"
+ * defaultOutputPath(buildImage({ name: "ghcr.io/me/app" }), "oci", "none"); // "/work/app.oci"
  * ```
  */
 export function defaultOutputPath(
@@ -99,7 +117,12 @@ export function defaultOutputPath(
   }
 }
 
-function summary(image: EncodedImage, format: OutputFormat, path: string): BuildResult {
+function summary(
+  session: BuildSession,
+  image: EncodedImage,
+  format: OutputFormat,
+  path: string,
+): BuildResult {
   return {
     name: image.repoName,
     tag: image.tag,
@@ -112,6 +135,7 @@ function summary(image: EncodedImage, format: OutputFormat, path: string): Build
       diffId: l.diffId,
       size: l.size,
       mediaType: OCI.layer[l.encoding],
+      cached: session.isCached(l.diffId),
     })),
   };
 }
@@ -181,18 +205,26 @@ export function parseRepoTag(value: string): { repoName: string; tag: string } {
  *
  * @example
  * ```ts
- * import { build, buildImage } from "dockwright";
- * const result = await build(buildImage({ name: "hello", copyToRoot: "./rootfs" }), { format: "oci", out: "hello.oci" });
- * console.log(result.manifestDigest);
+ * import { buildImage } from "../../mod.ts";
+ *
+ * const image = buildImage({ name: "hello", copyToRoot: "./rootfs" });
+ * const result = await build(image, { format: "oci", out: "hello.oci" });
+ * console.log(result.path, result.manifestDigest);
  * ```
  */
 export async function build(image: ImageDefinition, options?: BuildOptions): Promise<BuildResult>;
 /** An artifact (`exportImage`, `mergeImages`) is written as its own kind of file; see {@link buildArtifact}. */
 export async function build(artifact: Artifact, options?: BuildOptions): Promise<ArtifactResult>;
+/** A multi-platform image (`imageIndex`) is written as an OCI index (`oci` or `oci-archive`). */
 export async function build(
-  image: ImageDefinition | Artifact,
+  index: IndexDefinition,
+  options?: BuildOptions,
+): Promise<IndexBuildResult>;
+export async function build(
+  image: ImageDefinition | Artifact | IndexDefinition,
   options: BuildOptions = {},
-): Promise<BuildResult | ArtifactResult> {
+): Promise<BuildResult | ArtifactResult | IndexBuildResult> {
+  if (isIndexDefinition(image)) return await buildIndex(image, options);
   if (isArtifact(image)) {
     if (
       options.format !== undefined &&
@@ -236,7 +268,70 @@ export async function build(
       break;
   }
   progress.end();
-  return summary(written, format, path);
+  return summary(session, written, format, path);
+}
+
+/** What the build of an `imageIndex` wrote; the `--json` output of the command line for it. */
+export interface IndexBuildResult {
+  /** The index's repository name. */
+  name: string;
+  /** The index's tag. */
+  tag: string;
+  /** The output format (an index is written as an OCI layout or archive). */
+  format: "oci" | "oci-archive";
+  /** Absolute path of the output. */
+  path: string;
+  /** Digest of the image index (what a registry serves for the tag). */
+  indexDigest: string;
+  /** One entry per platform. */
+  manifests: Array<Omit<BuildResult, "format" | "path"> & { platform: Platform }>;
+}
+
+/** Writes an `imageIndex` as an OCI layout or archive. */
+async function buildIndex(
+  index: IndexDefinition,
+  options: BuildOptions,
+): Promise<IndexBuildResult> {
+  const format = options.format ?? "oci";
+  if (format === "docker-archive") {
+    throw new OptionError(
+      `${index.name} is an imageIndex (one image per platform), which a docker-archive cannot hold`,
+      "use --format oci or --format oci-archive, or --push it to a registry",
+    );
+  }
+  if (options.repoTag !== undefined) {
+    throw new OptionError("--repo_tag does not apply to an imageIndex", "set its name and tag");
+  }
+  const compressor = options.compressor ?? index.compressor;
+  const path = resolve(
+    options.out ?? `${index.baseName}${format === "oci" ? ".oci" : ".oci.tar"}`,
+  );
+  checkOutputFolder(path);
+  await compressorId(compressor);
+  const session = sessionOf(options, compressor);
+  const resolved = await index.resolveIndex(session);
+  const { progress, store } = session;
+  progress.begin(`${resolved.repoName}:${resolved.tag}: writing ${format}`);
+  const written = await writeOciIndex(
+    store,
+    resolved,
+    path,
+    compressor,
+    format === "oci-archive",
+    (n) => progress.add(n),
+  );
+  progress.end();
+  return {
+    name: resolved.repoName,
+    tag: resolved.tag,
+    format,
+    path,
+    indexDigest: written.plan.manifests.at(-1)!.digest,
+    manifests: written.index.manifests.map((m) => {
+      const { format: _f, path: _p, ...rest } = summary(session, m.image, format, path);
+      return { ...rest, platform: m.platform };
+    }),
+  };
 }
 
 /**
@@ -246,8 +341,10 @@ export async function build(
  *
  * @example
  * ```ts
- * import { buildIntoCache, streamLayeredImage } from "dockwright";
- * const { manifestDigest } = await buildIntoCache(streamLayeredImage({ name: "hello" }));
+ * import { streamLayeredImage } from "../../mod.ts";
+ *
+ * const { manifestDigest, path } = await buildIntoCache(streamLayeredImage({ name: "hello" }));
+ * path; // ""
  * ```
  */
 export async function buildIntoCache(
@@ -256,7 +353,12 @@ export async function buildIntoCache(
 ): Promise<BuildResult> {
   const session = sessionOf(options, "none");
   const built = await resolveNamed(session, image, options.repoTag);
-  return summary(await encodeImage(session.store, built, { kind: "tar" }), "docker-archive", "");
+  return summary(
+    session,
+    await encodeImage(session.store, built, { kind: "tar" }),
+    "docker-archive",
+    "",
+  );
 }
 
 /**
@@ -266,8 +368,10 @@ export async function buildIntoCache(
  *
  * @example
  * ```ts
- * import { streamImage, streamLayeredImage } from "dockwright";
- * await streamImage(streamLayeredImage({ name: "hello" })); // deno run -A image.ts --stream | podman load
+ * import { streamLayeredImage } from "../../mod.ts";
+ *
+ * // In stream.ts, run as `deno run -A stream.ts | podman load`:
+ * await streamImage(streamLayeredImage({ name: "hello", contents: ["./rootfs"] }));
  * ```
  */
 export async function streamImage(
@@ -286,7 +390,7 @@ export async function streamImage(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
   }
-  return summary(encoded, "docker-archive", "-");
+  return summary(session, encoded, "docker-archive", "-");
 }
 
 /**
@@ -296,7 +400,8 @@ export async function streamImage(
  *
  * @example
  * ```ts
- * writeStreamScript("/work/stream-hello", "/work/image.ts", "hello");
+ * await writeStreamScript("/work/stream-hello", "/work/image.ts", "hello");
+ * // then: /work/stream-hello | podman load
  * ```
  */
 export async function writeStreamScript(

@@ -21,7 +21,15 @@ import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import { callerDirectory } from "./caller.ts";
 import { AttributeError } from "./errors.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import { isArchitecture, isImageConfig, isImageName, isTag, isTimestamp, repositoryName, resolveTimestamp } from "./image_attrs.ts";
+import {
+  isArchitecture,
+  isImageConfig,
+  isImageName,
+  isTag,
+  isTimestamp,
+  repositoryName,
+  resolveTimestamp,
+} from "./image_attrs.ts";
 import { hostArchitecture } from "../model/platform.ts";
 import { resolveSources, type Source } from "./sources.ts";
 import { buildTree, type ResolvedSource } from "../tree/sources.ts";
@@ -350,7 +358,9 @@ class BuildImageDefinition extends ImageDefinition {
     const tree = buildTree(this.#sources, { keepDirlinks: args.keepContentsDirlinks ?? false });
     // A script or VM run costs seconds: its layer is kept, keyed by everything that goes into it.
     const key = this.#scriptLayerKey(tree, base);
-    const cached = key ? session.store.getRecord<{ diffId: Layer["diffId"] }>("script-layers", key) : undefined;
+    const cached = key
+      ? session.store.getRecord<{ diffId: Layer["diffId"] }>("script-layers", key)
+      : undefined;
     let layer: Layer;
     if (cached && hasLayer(session.store, cached)) {
       layer = { diffId: cached.diffId };
@@ -363,11 +373,14 @@ class BuildImageDefinition extends ImageDefinition {
           ? await this.#rootLayerEntries(session, tree, base, work)
           : await this.#pureLayerEntries(session, tree, base, work);
         session.progress.begin(`${this.imageName}: layer 1/1`);
-        layer = await writeLayer(session.store, entries, session.layerEncoding, {
+        layer = await writeLayer(session, entries, {
           onBytes: (n) => session.progress.add(n),
         });
         session.progress.end();
-        if (key) session.store.putRecord("script-layers", key, { diffId: layer.diffId });
+        if (key) {
+          session.store.putRecord("script-layers", key, { diffId: layer.diffId });
+          session.markBuilt(layer.diffId); // the scripts ran, even if their tar was known
+        }
       } finally {
         discardTemp(work); // may hold folders a script made read-only
       }
@@ -410,7 +423,9 @@ class BuildImageDefinition extends ImageDefinition {
  *
  * @example
  * ```ts
- * import { buildImage, main } from "dockwright";
+ * // image.ts (in a project, import from "dockwright")
+ * import { buildImage, main } from "../../mod.ts";
+ *
  * export default buildImage({
  *   name: "hello",
  *   tag: "latest",
@@ -431,8 +446,12 @@ export function buildImage(args: BuildImageArgs): ImageDefinition {
  *
  * @example
  * ```ts
- * import { buildImageWithNixDb, main } from "dockwright";
- * export default buildImageWithNixDb({ name: "nix-tools", copyToRoot: ["/nix/store/...-hello-2.12"] });
+ * import { buildImageWithNixDb, main } from "../../mod.ts";
+ *
+ * export default buildImageWithNixDb({
+ *   name: "nix-tools",
+ *   copyToRoot: ["/nix/store/4ddv3ilbcasl14ax8y3jm9qpz9yj4pw1-hello-2.12.1"],
+ * });
  * main(import.meta);
  * ```
  */

@@ -19,7 +19,8 @@ const FRAME = /(?:\(|@|at )((?:file:\/\/)?\/[^\s():]+):\d+:\d+\)?\s*$/;
  *
  * @example
  * ```ts
- * const base = callerDirectory(); // "/home/me/project/examples/hello"
+ * // In /home/me/project/examples/hello/image.ts:
+ * callerDirectory(); // "/home/me/project/examples/hello"
  * ```
  */
 export function callerDirectory(): string {

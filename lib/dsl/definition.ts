@@ -48,5 +48,6 @@ export abstract class Definition {
  */
 export function isDefinition(value: unknown): value is Definition {
   return value instanceof Definition ||
-    (typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true);
+    (typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[BRAND] === true);
 }

@@ -34,7 +34,11 @@ export interface FakeNss extends GeneratedTree {
    *
    * @example
    * ```ts
-   * fakeNss.override({ extraPasswdLines: ["alice:x:1000:1000::/home/alice:/bin/sh"], extraGroupLines: ["alice:x:1000:"] });
+   * const nss = fakeNss.override({
+   *   extraPasswdLines: ["alice:x:1000:1000::/home/alice:/bin/sh"],
+   *   extraGroupLines: ["alice:x:1000:"],
+   * });
+   * // nss's /etc/passwd: root, alice, then nobody
    * ```
    */
   override(args: { extraPasswdLines?: string[]; extraGroupLines?: string[] }): FakeNss;
@@ -69,6 +73,8 @@ function makeFakeNss(extraPasswdLines: string[], extraGroupLines: string[]): Fak
  *
  * @example
  * ```ts
+ * import { buildLayeredImage } from "../../mod.ts";
+ *
  * buildLayeredImage({ name: "app", contents: [fakeNss], config: { User: "nobody" } });
  * ```
  */
@@ -79,6 +85,8 @@ export const fakeNss: FakeNss = makeFakeNss([], []);
  *
  * @example
  * ```ts
+ * import { buildLayeredImage } from "../../mod.ts";
+ *
  * buildLayeredImage({ name: "shell", contents: [binSh], config: { Cmd: ["/bin/sh"] } });
  * ```
  */
@@ -91,6 +99,8 @@ export const binSh: GeneratedTree = GeneratedTree.lazy("bin-sh", (t) => {
  *
  * @example
  * ```ts
+ * import { buildLayeredImage } from "../../mod.ts";
+ *
  * buildLayeredImage({ name: "scripts", contents: [usrBinEnv, binSh] });
  * ```
  */
@@ -122,6 +132,8 @@ function caBundlePath(): string {
  *
  * @example
  * ```ts
+ * import { buildLayeredImage } from "../../mod.ts";
+ *
  * buildLayeredImage({ name: "client", contents: [caCertificates] });
  * ```
  */
@@ -139,7 +151,14 @@ export const caCertificates: GeneratedTree = GeneratedTree.lazy("ca-certificates
  *
  * @example
  * ```ts
- * fakeRootCommands: shadowSetup + "\ngroupadd -r app\nuseradd -r -g app app\n"
+ * import { buildLayeredImage } from "../../mod.ts";
+ *
+ * buildLayeredImage({
+ *   name: "app",
+ *   contents: ["./rootfs"], // with the shadow tools (useradd, groupadd)
+ *   enableFakechroot: true,
+ *   fakeRootCommands: shadowSetup + "groupadd -r app\nuseradd -r -g app app\n",
+ * });
  * ```
  */
 export const shadowSetup = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
@@ -176,6 +195,12 @@ fi
  * ```
  */
 export class SourceGroup implements SourceList {
+  /**
+   * A group of sources; see {@link symlinkJoin} and {@link buildEnv}.
+   *
+   * @param name the group's name (Nix's derivation name)
+   * @param paths the sources, in order; groups may nest
+   */
   constructor(readonly name: string, readonly paths: readonly (Source | SourceGroup)[]) {}
 
   /** The sources, nested groups flattened. */

@@ -10,10 +10,18 @@
  *
  * @example
  * ```ts
- * throw new AttributeError("buildImage", "compressor", 'must be one of "none", "gz", "zstd" (got "xz")');
+ * const error = new AttributeError("buildImage", "tag", "must be a string");
+ * error.message; // 'buildImage: attribute "tag" must be a string'
  * ```
  */
 export class AttributeError extends Error {
+  /**
+   * An error about `attribute` of a call to `fn`.
+   *
+   * @param fn the builder called, e.g. `"buildImage"`
+   * @param attribute the attribute at fault, e.g. `"tag"` or `"contents[2]"`
+   * @param problem what is wrong, phrased after the attribute name
+   */
   constructor(readonly fn: string, readonly attribute: string, problem: string) {
     super(`${fn}: attribute "${attribute}" ${problem}`);
     this.name = "AttributeError";
@@ -27,10 +35,17 @@ export class AttributeError extends Error {
  *
  * @example
  * ```ts
- * throw new OptionError("--repo_tag \"x\" needs the form NAME:TAG", "e.g. -t hello:latest");
+ * const error = new OptionError('--repo_tag "x" needs the form NAME:TAG', "e.g. -t hello:latest");
+ * error.hint; // "e.g. -t hello:latest"
  * ```
  */
 export class OptionError extends Error {
+  /**
+   * An option that cannot apply, with what to do instead.
+   *
+   * @param message what cannot apply
+   * @param hint what to do instead, shown after the message
+   */
   constructor(message: string, readonly hint?: string) {
     super(message);
     this.name = "OptionError";

@@ -114,7 +114,9 @@ class ExportImage extends Artifact {
  *
  * @example
  * ```ts
- * import { exportImage, main } from "dockwright";
+ * // image.ts (in a project, import from "dockwright")
+ * import { exportImage, main } from "../../mod.ts";
+ *
  * export default exportImage({ fromImage: "./debian.tar.gz", name: "debian-rootfs.tar" });
  * main(import.meta);
  * ```

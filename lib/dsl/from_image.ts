@@ -55,10 +55,13 @@ export function resolveFromImage(fn: string, value: unknown, baseDir: string): R
  *
  * @example
  * ```ts
+ * import type { BuildContext } from "./image_definition.ts";
+ *
  * declare const session: BuildContext;
  * const from = resolveFromImage("buildImage", "./base.tar", "/project")!;
- * const base = await loadBaseImage(session, from);
- * base.layers.length;
+ * const base = await loadBaseImage(session, from); // reads /project/base.tar
+ * await loadBaseImage(session, from); // the same image, not read again
+ * base.layers.map((l) => l.diffId); // bottom layer first
  * ```
  */
 export async function loadBaseImage(session: BuildContext, from: ResolvedFrom): Promise<Image> {

@@ -33,7 +33,6 @@ export const GOARCH = [
   "wasm",
 ] as const;
 
-
 /** `architecture` must be a GOARCH value (Docker rejects `arm32v7` and the like). */
 export const isArchitecture: Check = (fn, attr, v) => {
   isString(fn, attr, v);
@@ -48,14 +47,15 @@ export const isArchitecture: Check = (fn, attr, v) => {
   }
 };
 
-
 /**
  * The repository name Nix derives from `name` (`lib.toLower name`), checked
- * against the distribution reference grammar. A registry host keeps its case.
+ * against the distribution reference grammar. The whole name is lowercased,
+ * a registry host included.
  *
  * @example
  * ```ts
- * repositoryName("buildImage", "Registry.example.com:5000/Team/App"); // "registry.example.com:5000/team/app"
+ * repositoryName("buildImage", "Registry.example.com:5000/Team/App");
+ * // "registry.example.com:5000/team/app"
  * ```
  */
 export function repositoryName(fn: string, name: string): string {
@@ -117,7 +117,8 @@ export const isTimestamp: Check = (fn, attr, v) => {
  *
  * @example
  * ```ts
- * resolveTimestamp("now"); // "2026-11-22T10:00:00+00:00"
+ * resolveTimestamp("now"); // the current time, e.g. "2026-11-22T10:00:00+00:00"
+ * resolveTimestamp("1970-01-01T00:00:01Z"); // "1970-01-01T00:00:01Z" (anything else is kept)
  * ```
  */
 export function resolveTimestamp(value: string): string {
@@ -149,7 +150,11 @@ export const isImageConfig: Check = (fn, attr, v) => {
     }
     if (value === null || value === undefined) continue;
     if (!hasConfigShape(kind, value)) {
-      throw new AttributeError(fn, where, `must be ${kind === "object" ? "an attribute set" : CONFIG_KIND_NAME[kind]}`);
+      throw new AttributeError(
+        fn,
+        where,
+        `must be ${kind === "object" ? "an attribute set" : CONFIG_KIND_NAME[kind]}`,
+      );
     }
     if (key === "Env") {
       for (const e of value as string[]) {
@@ -171,4 +176,3 @@ export const isImageConfig: Check = (fn, attr, v) => {
     }
   }
 };
-

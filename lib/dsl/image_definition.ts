@@ -17,20 +17,24 @@ import { Definition } from "./definition.ts";
 export type BuildContext = BuildSession;
 
 /**
- * An image definition returned by `buildImage` and friends.
- *
- * @example
- * ```ts
- * const image = buildImage({ name: "hello" });
- * image.imageName; // "hello"
- * ```
- */
-/**
  * Marks image values across module copies: an image file run by the compiled
  * executable imports its own copy of dockwright, so `instanceof` is not enough.
  */
 const BRAND = Symbol.for("dockwright.ImageDefinition");
 
+/**
+ * An image definition returned by `buildImage` and friends.
+ *
+ * @example
+ * ```ts
+ * import { buildImage } from "../../mod.ts";
+ *
+ * const image: ImageDefinition = buildImage({ name: "Hello", tag: "1.0" });
+ * image.imageName; // "hello"
+ * image.tag; // "1.0"
+ * image.compressor; // "gz"
+ * ```
+ */
 export abstract class ImageDefinition extends Definition implements Resolvable {
   /** See {@link BRAND}. */
   readonly [BRAND] = true;
@@ -65,7 +69,10 @@ export abstract class ImageDefinition extends Definition implements Resolvable {
  *
  * @example
  * ```ts
+ * import { buildImage, exportImage } from "../../mod.ts";
+ *
  * isImageDefinition(buildImage({ name: "x" })); // true
+ * isImageDefinition(exportImage({ fromImage: "./x.tar" })); // false (an artifact)
  * ```
  */
 export function isImageDefinition(value: unknown): value is ImageDefinition {

@@ -11,15 +11,24 @@ import { pathToFileURL } from "node:url";
 import { type Artifact, isArtifact } from "./artifact.ts";
 import { OptionError } from "./errors.ts";
 import { type ImageDefinition, isImageDefinition } from "./image_definition.ts";
+import { type IndexDefinition, isIndexDefinition } from "./image_index.ts";
 
-/** An exported image (or artifact: `exportImage`, `mergeImages`) and the export name it has (`default` for the default export). */
+/**
+ * An exported image, index (`imageIndex`) or artifact (`exportImage`,
+ * `mergeImages`), the export name it has (`default` for the default export),
+ * and the image file it came from.
+ */
 export interface NamedImage {
+  /** The export's name; `name[i]` for the i-th image of an exported list. */
   exportName: string;
-  image: ImageDefinition | Artifact;
+  /** The exported value. */
+  image: ImageDefinition | Artifact | IndexDefinition;
+  /** The image file that exports it (absolute), when it came from one. */
+  file?: string;
 }
 
-const buildable = (v: unknown): v is ImageDefinition | Artifact =>
-  isImageDefinition(v) || isArtifact(v);
+const buildable = (v: unknown): v is ImageDefinition | Artifact | IndexDefinition =>
+  isImageDefinition(v) || isArtifact(v) || isIndexDefinition(v);
 
 /**
  * The images a module exports, default export first, then named exports in order.
@@ -28,14 +37,15 @@ const buildable = (v: unknown): v is ImageDefinition | Artifact =>
  * @example
  * ```ts
  * import { buildImage } from "../../mod.ts";
- * imagesOf({ default: buildImage({ name: "hello" }) }); // [{ exportName: "default", image }]
+ *
+ * const hello = buildImage({ name: "hello" });
+ * imagesOf({ default: hello, version: "1.0" }); // [{ exportName: "default", image: hello }]
+ * imagesOf({ all: [hello] })[0].exportName; // "all[0]"
  * ```
  */
 export function imagesOf(module: Record<string, unknown>): NamedImage[] {
   const out: NamedImage[] = [];
-  const names = Object.keys(module).sort((a, b) =>
-    a === "default" ? -1 : b === "default" ? 1 : 0
-  );
+  const names = Object.keys(module).sort((a, b) => a === "default" ? -1 : b === "default" ? 1 : 0);
   for (const exportName of names) {
     const value = module[exportName];
     if (buildable(value)) out.push({ exportName, image: value });
@@ -64,7 +74,7 @@ export async function importImageFile(path: string): Promise<NamedImage[]> {
     throw new OptionError(`image file not found: ${path}`, "pass the path of an image.ts file");
   }
   const module = await import(pathToFileURL(absolute).href) as Record<string, unknown>;
-  const images = imagesOf(module);
+  const images = imagesOf(module).map((i) => ({ ...i, file: absolute }));
   if (images.length === 0) {
     throw new OptionError(
       `${path} exports no image`,

@@ -50,7 +50,16 @@ import {
 import type { ImageConfig } from "../model/image_config.ts";
 import { hasLayer } from "../cache/layer_encodings.ts";
 import { type BuildContext, ImageDefinition } from "./image_definition.ts";
-import { epochSeconds, isArchitecture, isImageConfig, isImageName, isTag, isTimestamp, repositoryName, resolveTimestamp } from "./image_attrs.ts";
+import {
+  epochSeconds,
+  isArchitecture,
+  isImageConfig,
+  isImageName,
+  isTag,
+  isTimestamp,
+  repositoryName,
+  resolveTimestamp,
+} from "./image_attrs.ts";
 import { hostArchitecture } from "../model/platform.ts";
 import { resolveSources, type Source } from "./sources.ts";
 import {
@@ -71,7 +80,13 @@ import { nixJsonOrder } from "../model/config_json.ts";
  *
  * @example
  * ```ts
- * const args: StreamLayeredImageArgs = { name: "hello", contents: [fakeNss], config: { User: "nobody" } };
+ * import { fakeNss } from "../../mod.ts";
+ *
+ * const args: StreamLayeredImageArgs = {
+ *   name: "hello",
+ *   contents: [fakeNss],
+ *   config: { User: "nobody" },
+ * };
  * ```
  */
 export interface StreamLayeredImageArgs {
@@ -95,10 +110,13 @@ export interface StreamLayeredImageArgs {
   created?: string;
   /** mtime of every store-layer entry and archive member; RFC 3339 or `"now"`. Default `"1970-01-01T00:00:01Z"`. */
   mtime?: string;
-  /** Owner of store-layer entries. Default 0 / 0 / "root" / "root". */
+  /** Owner uid of store-layer entries. Default 0. */
   uid?: number;
+  /** Owner gid of store-layer entries. Default 0. */
   gid?: number;
+  /** Owner user name of store-layer entries. Default `"root"`. */
   uname?: string;
+  /** Owner group name of store-layer entries. Default `"root"`. */
   gname?: string;
   /** Most layers in all, base and customisation layers included; > 1. Ignored with `layeringPipeline`. Default 100. */
   maxLayers?: number;
@@ -300,7 +318,7 @@ class LayeredImageDefinition extends ImageDefinition {
         mtime: SOURCE_DATE_EPOCH,
         ...(forceOwner ? { uid: 0, gid: 0 } : {}),
       });
-      const layer = await writeLayer(context.store, entries, context.layerEncoding, {
+      const layer = await writeLayer(context, entries, {
         onBytes: (n) => context.progress.add(n),
       });
       const refs = new Set<string>();
@@ -351,6 +369,7 @@ class LayeredImageDefinition extends ImageDefinition {
       if (cached && hasLayer(context.store, cached.layer)) return cached;
       const record = await this.#runScripts(tree, write);
       context.store.putRecord("customisation", key, record);
+      context.markBuilt(record.layer.diffId); // the scripts ran, even if their tar was known
       return record;
     } finally {
       context.progress.end();
@@ -566,9 +585,8 @@ class LayeredImageDefinition extends ImageDefinition {
     for (const [i, paths] of storeGroups.entries()) {
       context.progress.begin(`${this.imageName}: store layer ${i + 1}/${storeGroups.length}`);
       const layer = await writeLayer(
-        context.store,
+        context,
         storeLayerEntries(paths, settings),
-        context.layerEncoding,
         {
           onBytes: (n) => context.progress.add(n),
         },
@@ -614,8 +632,14 @@ class LayeredImageDefinition extends ImageDefinition {
  *
  * @example
  * ```ts
- * import { fakeNss, main, streamLayeredImage } from "dockwright";
- * export default streamLayeredImage({ name: "hello", contents: [fakeNss], config: { User: "nobody" } });
+ * // image.ts (in a project, import from "dockwright")
+ * import { fakeNss, main } from "../../mod.ts";
+ *
+ * export default streamLayeredImage({
+ *   name: "hello",
+ *   contents: [fakeNss],
+ *   config: { User: "nobody" },
+ * });
  * main(import.meta);
  * ```
  */
@@ -629,8 +653,15 @@ export function streamLayeredImage(args: StreamLayeredImageArgs): ImageDefinitio
  *
  * @example
  * ```ts
- * import { buildLayeredImage, main } from "dockwright";
- * export default buildLayeredImage({ name: "app", contents: ["/nix/store/...-app"], maxLayers: 50, compressor: "zstd" });
+ * // image.ts (in a project, import from "dockwright")
+ * import { main } from "../../mod.ts";
+ *
+ * export default buildLayeredImage({
+ *   name: "app",
+ *   contents: ["/nix/store/ab5a2k7vm0vsj8p6ncy1hq3rc8fkhgn9-app-1.0"],
+ *   maxLayers: 50,
+ *   compressor: "zstd",
+ * });
  * main(import.meta);
  * ```
  */
@@ -643,7 +674,10 @@ export function buildLayeredImage(args: BuildLayeredImageArgs): ImageDefinition 
  *
  * @example
  * ```ts
- * buildLayeredImageWithNixDb({ name: "nix", contents: ["/nix/store/...-nix-2.8"] });
+ * buildLayeredImageWithNixDb({
+ *   name: "nix",
+ *   contents: ["/nix/store/0v0psh8n2iz3bl0w7yj6rnj10q3m1b4w-nix-2.8.1"],
+ * });
  * ```
  */
 export function buildLayeredImageWithNixDb(args: BuildLayeredImageArgs): ImageDefinition {

@@ -124,9 +124,13 @@ class MergeImages extends Artifact {
  *
  * @example
  * ```ts
- * import { buildImage, main, mergeImages } from "dockwright";
- * const a = buildImage({ name: "a", tag: "1" });
- * export default mergeImages([a, "./redis.tar.gz"]);
+ * // image.ts (in a project, import from "dockwright")
+ * import { buildImage, main, mergeImages } from "../../mod.ts";
+ *
+ * export default mergeImages([
+ *   buildImage({ name: "hello", tag: "1", copyToRoot: ["./rootfs"] }),
+ *   "./redis.tar.gz",
+ * ]); // written as merge-docker-images.tar.gz: compressed like redis.tar.gz, the last input
  * main(import.meta);
  * ```
  */

@@ -16,6 +16,8 @@ import { isArtifact } from "./artifact.ts";
 import { OptionError } from "./errors.ts";
 import { type ImageDefinition, isImageDefinition } from "./image_definition.ts";
 import { importImageFile } from "./image_file.ts";
+import { isIndexDefinition } from "./image_index.ts";
+import { hostArchitecture, platformName } from "../model/platform.ts";
 
 /** Options of {@link openImage}. */
 export interface OpenImageOptions extends RegistryOptions {
@@ -45,9 +47,11 @@ const IMAGE_FILE = /^(.+\.(?:ts|mts|js|mjs))(?:#(.+))?$/;
  *
  * @example
  * ```ts
- * import { openImage } from "dockwright";
  * const image = await openImage("./hello.tar.gz");
- * image.layers.map((l) => l.diffId);
+ * image.layers.map((l) => l.diffId); // ["sha256:...", ...], bottom layer first
+ * await openImage("docker://docker.io/library/debian:12", {
+ *   platform: { os: "linux", architecture: "arm64" },
+ * });
  * ```
  */
 export async function openImage(
@@ -79,6 +83,22 @@ export async function openImage(
         `${file[1]}#${chosen.exportName} is a ${chosen.image.builder} value, not an image`,
         "open the file it writes instead",
       );
+    }
+    if (isIndexDefinition(chosen.image)) {
+      // An index: the image for the platform asked for (default: this machine's).
+      const index = await chosen.image.resolveIndex(session);
+      const want = options.platform ?? { os: "linux", architecture: hostArchitecture() };
+      const entry = index.manifests.find((m) =>
+        m.platform.os === want.os && m.platform.architecture === want.architecture &&
+        (want.variant === undefined || m.platform.variant === want.variant)
+      );
+      if (!entry) {
+        throw new OptionError(
+          `${file[1]}#${chosen.exportName} has no image for ${platformName(want)}`,
+          `it has: ${index.manifests.map((m) => platformName(m.platform)).join(", ")}`,
+        );
+      }
+      return entry.image;
     }
     return await session.resolveImage(chosen.image);
   }

@@ -10,7 +10,7 @@
  * `stream`: `<diff_id>/layer.tar`, `<config>.json`, `manifest.json`, no
  * invented legacy v1 ids). The optional `sha256`/`hash` is checked against
  * the sha256 of that docker-archive with compressor `none` (see
- * `lib/registry/archive_hash.ts`).
+ * `lib/transport/registry/archive_hash.ts`).
  *
  * @module
  */
@@ -38,7 +38,7 @@ import { type Check, isAttrs, isBool, isNonEmptyString, validateAttrs } from "./
  * ```ts
  * const args: PullImageArgs = {
  *   imageName: "library/debian",
- *   imageDigest: "sha256:...",
+ *   imageDigest: "sha256:81d93757457f988523814ae0009837ae893f38d3fe123f2c37896f118b4c7804",
  *   finalImageTag: "bookworm",
  * };
  * ```
@@ -212,14 +212,20 @@ class PullImageDefinition extends ImageDefinition {
  *
  * @example
  * ```ts
- * import { buildImage, pullImage } from "dockwright";
- * const debian = pullImage({
- *   imageName: "debian",
- *   imageDigest: "sha256:...",
- *   arch: "amd64",
- *   finalImageTag: "bookworm",
+ * // image.ts (in a project, import from "dockwright")
+ * import { buildImage, main } from "../../mod.ts";
+ *
+ * export default buildImage({
+ *   name: "app",
+ *   fromImage: pullImage({
+ *     imageName: "debian",
+ *     imageDigest: "sha256:81d93757457f988523814ae0009837ae893f38d3fe123f2c37896f118b4c7804",
+ *     arch: "amd64",
+ *     finalImageTag: "bookworm",
+ *   }),
+ *   copyToRoot: "./rootfs",
  * });
- * export default buildImage({ name: "app", fromImage: debian, copyToRoot: "./rootfs" });
+ * main(import.meta);
  * ```
  */
 export function pullImage(args: PullImageArgs): ImageDefinition {

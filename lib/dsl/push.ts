@@ -10,13 +10,14 @@ import { BuildSession, type SessionOptions } from "../build/session.ts";
 import { platformOf } from "../model/image.ts";
 import { parseReference } from "../model/reference.ts";
 import {
-  type PushIndexResult,
   pushImage,
   pushImageIndex,
+  type PushIndexResult,
   type PushOptions,
   type PushResult,
 } from "../transport/registry/push.ts";
 import type { ImageDefinition } from "./image_definition.ts";
+import { type IndexDefinition, isIndexDefinition } from "./image_index.ts";
 
 /** Options of {@link push} and {@link pushIndex}: the registry's, plus an existing session to build in. */
 export interface PushCallOptions extends PushOptions {
@@ -24,9 +25,16 @@ export interface PushCallOptions extends PushOptions {
   session?: BuildSession;
 }
 
-function sessionFor(options: PushCallOptions, compressor: SessionOptions["layerEncoding"]): BuildSession {
+function sessionFor(
+  options: PushCallOptions,
+  compressor: SessionOptions["layerEncoding"],
+): BuildSession {
   const session = options.session ??
-    BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress, layerEncoding: compressor });
+    BuildSession.open({
+      cacheDir: options.cacheDir,
+      progress: options.progress,
+      layerEncoding: compressor,
+    });
   return session;
 }
 
@@ -36,7 +44,8 @@ function sessionFor(options: PushCallOptions, compressor: SessionOptions["layerE
  *
  * @example
  * ```ts
- * import { buildImage, push } from "dockwright";
+ * import { buildImage } from "../../mod.ts";
+ *
  * const result = await push(
  *   buildImage({ name: "app", tag: "1.0", copyToRoot: "./rootfs" }),
  *   "127.0.0.1:5000/app",
@@ -48,9 +57,32 @@ function sessionFor(options: PushCallOptions, compressor: SessionOptions["layerE
 export async function push(
   image: ImageDefinition,
   reference: string,
+  options?: PushCallOptions,
+): Promise<PushResult>;
+/** An `imageIndex` is pushed as an index: its images by digest, then the index under the tag. */
+export async function push(
+  index: IndexDefinition,
+  reference: string,
+  options?: PushCallOptions,
+): Promise<PushIndexResult>;
+export async function push(
+  image: ImageDefinition | IndexDefinition,
+  reference: string,
   options: PushCallOptions = {},
-): Promise<PushResult> {
+): Promise<PushResult | PushIndexResult> {
   const ref = parseReference(reference);
+  if (isIndexDefinition(image)) {
+    const compressor = options.compressor ?? image.compressor;
+    const session = sessionFor(options, compressor);
+    const index = await image.resolveIndex(session);
+    return await pushImageIndex(
+      session.store,
+      index,
+      ref.tag || ref.digest ? ref : { ...ref, tag: index.tag },
+      { ...options, compressor },
+      session.progress,
+    );
+  }
   const compressor = options.compressor ?? image.compressor;
   const session = sessionFor(options, compressor);
   const built = await session.resolveImage(image);
@@ -65,12 +97,17 @@ export async function push(
  *
  * @example
  * ```ts
- * import { buildImage, pushIndex } from "dockwright";
- * await pushIndex(
- *   [buildImage({ name: "app", architecture: "amd64" }), buildImage({ name: "app", architecture: "arm64" })],
+ * import { buildImage } from "../../mod.ts";
+ *
+ * const result = await pushIndex(
+ *   [
+ *     buildImage({ name: "app", architecture: "amd64", copyToRoot: "./amd64" }),
+ *     buildImage({ name: "app", architecture: "arm64", copyToRoot: "./arm64" }),
+ *   ],
  *   "127.0.0.1:5000/app:1.0",
  *   { tlsVerify: false },
  * );
+ * console.log(result.manifestDigest); // the index's digest
  * ```
  */
 export async function pushIndex(

@@ -17,14 +17,22 @@ import { AttributeError } from "./errors.ts";
  *
  * @example
  * ```ts
- * const sources: Source[] = ["./rootfs", new URL("./etc", import.meta.url), writeTextDir("etc/motd", "hi\n")];
+ * import { writeTextDir } from "../../mod.ts";
+ *
+ * const sources: Source[] = [
+ *   "./rootfs", // relative to the image file's folder
+ *   new URL("./etc", import.meta.url),
+ *   writeTextDir("etc/motd", "hi\n"),
+ * ];
  * ```
  */
 export type Source = string | URL | GeneratedTree | SourceList;
 
 /** Several sources under one name (`symlinkJoin`, `buildEnv`). */
 export interface SourceList {
+  /** The list's name (Nix's derivation name). */
   readonly name: string;
+  /** The sources as given; lists may nest. */
   readonly paths: readonly unknown[];
   /** The sources in order, nested lists flattened. */
   flatten(): Source[];
@@ -36,7 +44,8 @@ export interface SourceList {
  *
  * @example
  * ```ts
- * resolveSources("buildImage", "copyToRoot", ["./rootfs"], "/project"); // [{ kind: "host", path: "/project/rootfs" }]
+ * resolveSources("buildImage", "copyToRoot", ["./rootfs"], "/project");
+ * // [{ kind: "host", path: "/project/rootfs" }]
  * ```
  */
 export function resolveSources(

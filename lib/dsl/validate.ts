@@ -90,7 +90,10 @@ export const isAttrs: Check = (fn, attr, v) => {
  *
  * @example
  * ```ts
- * validateAttrs("buildImage", { name: "x" }, { name: isString }, ["name"]);
+ * validateAttrs("buildImage", { name: "x" }, { name: isString }, ["name"]); // passes
+ * validateAttrs("buildImage", { nmae: "x" }, { name: isString }, ["name"]);
+ * // throws AttributeError: buildImage: attribute "nmae" is not an attribute of buildImage;
+ * // did you mean "name"? (known: name)
  * ```
  */
 export function validateAttrs(

@@ -26,7 +26,13 @@ export interface WriteTextFileArgs {
  *
  * @example
  * ```ts
- * const hello = writeTextFile({ name: "hello", text: "#!/bin/sh\necho hi\n", executable: true, destination: "/bin/hello" });
+ * // /bin/hello, mode 0555, as a `copyToRoot` or `contents` source
+ * const hello = writeTextFile({
+ *   name: "hello",
+ *   text: "#!/bin/sh\necho hi\n",
+ *   executable: true,
+ *   destination: "/bin/hello",
+ * });
  * ```
  */
 export function writeTextFile(args: WriteTextFileArgs): GeneratedTree {
@@ -56,7 +62,7 @@ export function writeTextFile(args: WriteTextFileArgs): GeneratedTree {
  *
  * @example
  * ```ts
- * writeTextDir("etc/motd", "hello\n");
+ * writeTextDir("etc/motd", "hello\n").name; // "motd" (the file lands at /etc/motd)
  * ```
  */
 export function writeTextDir(path: string, text: string): GeneratedTree {
@@ -69,7 +75,7 @@ export function writeTextDir(path: string, text: string): GeneratedTree {
  *
  * @example
  * ```ts
- * writeText("motd", "hello\n");
+ * writeText("motd", "hello\n"); // lands at /motd, mode 0444
  * ```
  */
 export function writeText(name: string, text: string): GeneratedTree {
@@ -81,7 +87,7 @@ export function writeText(name: string, text: string): GeneratedTree {
  *
  * @example
  * ```ts
- * writeScript("hello", "#!/bin/sh\necho hello\n");
+ * writeScript("hello", "#!/bin/sh\necho hello\n"); // lands at /hello, mode 0555
  * ```
  */
 export function writeScript(name: string, text: string): GeneratedTree {
@@ -93,7 +99,7 @@ export function writeScript(name: string, text: string): GeneratedTree {
  *
  * @example
  * ```ts
- * writeScriptBin("hello", "#!/bin/sh\necho hello\n");
+ * writeScriptBin("hello", "#!/bin/sh\necho hello\n"); // lands at /bin/hello, mode 0555
  * ```
  */
 export function writeScriptBin(name: string, text: string): GeneratedTree {

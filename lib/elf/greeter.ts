@@ -65,8 +65,16 @@ function code(arch: GreeterArch, length: number): number[] {
  *
  * @example
  * ```ts
- * const bytes = greeterExecutable("Hello from dockwright!\n");
- * // writeTextFile({ name: "hello", destination: "/hello", text: bytes, executable: true })
+ * import { buildImage, writeTextFile } from "../../mod.ts";
+ *
+ * const bytes = greeterExecutable("Hello from dockwright!\n", "arm64");
+ * bytes.subarray(0, 4); // Uint8Array [0x7f, 0x45, 0x4c, 0x46], "\x7fELF"
+ * buildImage({
+ *   name: "hello",
+ *   architecture: "arm64",
+ *   copyToRoot: writeTextFile({ name: "hello", destination: "/hello", text: bytes, executable: true }),
+ *   config: { Cmd: ["/hello"] },
+ * });
  * ```
  */
 export function greeterExecutable(message: string, arch: GreeterArch = "amd64"): Uint8Array {

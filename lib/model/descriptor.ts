@@ -21,10 +21,16 @@ import type { Platform } from "./platform.ts";
  * ```
  */
 export interface Descriptor {
+  /** The media type of the content pointed at. */
   mediaType: string;
+  /** sha256 of its bytes. */
   digest: Digest;
+  /** Its byte size. */
   size: number;
+  /** Free-form annotations, e.g. `org.opencontainers.image.ref.name`. */
   annotations?: Record<string, string>;
+  /** The platform of an image, in an index. */
   platform?: Platform;
+  /** Other places the content may be fetched from. */
   urls?: string[];
 }

@@ -15,7 +15,12 @@
  * ```
  */
 export class ImageFormatError extends Error {
-  /** @param source the file, folder or reference read; @param problem what is wrong with it */
+  /**
+   * An invalid image, named by where it was read from.
+   *
+   * @param source the file, folder or reference read
+   * @param problem what is wrong with it
+   */
   constructor(readonly source: string, problem: string) {
     super(`${source}: ${problem}`);
     this.name = "ImageFormatError";

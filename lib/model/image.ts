@@ -28,8 +28,11 @@ export type ArchiveLayout = "buildImage" | "stream";
  * ```
  */
 export interface ConfigBlob {
+  /** The document's bytes, exactly as stored. */
   bytes: Uint8Array;
+  /** sha256 of the bytes (the image's config digest). */
   digest: Digest;
+  /** Byte size. */
   size: number;
 }
 
@@ -38,6 +41,8 @@ export interface ConfigBlob {
  *
  * @example
  * ```ts
+ * import type { Layer } from "./layer.ts";
+ *
  * declare const config: ConfigBlob;
  * declare const layers: Layer[];
  * const image: Image = { repoName: "hello", tag: "latest", config, layers, archiveLayout: "buildImage" };
@@ -56,6 +61,12 @@ export interface Image {
   archiveLayout: ArchiveLayout;
   /** mtime (seconds) of the members of a `stream` layout archive (Nix's `mtime`). */
   streamMtime?: number;
+  /**
+   * The manifest the image was read with, for OCI layouts and archives and
+   * registries (absent for docker-archives and images built here). Only
+   * `inspect` reads it; writers make their own manifests.
+   */
+  sourceManifest?: { digest: Digest; mediaType: string; size: number };
 }
 
 /**
@@ -68,6 +79,7 @@ export interface Image {
  * ```
  */
 export interface EncodedImage extends Omit<Image, "layers"> {
+  /** Layers with their chosen encodings, bottom first. */
   layers: EncodedLayer[];
 }
 
@@ -90,8 +102,13 @@ const parsed = new WeakMap<Uint8Array, ImageConfigFile>();
  *
  * @example
  * ```ts
- * declare const image: Image;
- * configFileOf(image).config?.Env; // ["PATH=/bin"]
+ * import { digestOf } from "../codec/sha256.ts";
+ *
+ * const bytes = new TextEncoder().encode(
+ *   '{"config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":[]}}',
+ * );
+ * const config: ConfigBlob = { bytes, digest: digestOf(bytes), size: bytes.length };
+ * configFileOf({ config }).config?.Env; // ["PATH=/bin"]
  * ```
  */
 export function configFileOf(image: Pick<Image, "config">, source = "image"): ImageConfigFile {
@@ -108,8 +125,12 @@ export function configFileOf(image: Pick<Image, "config">, source = "image"): Im
  *
  * @example
  * ```ts
- * declare const image: Image;
- * platformOf(image); // { os: "linux", architecture: "amd64" }
+ * import { digestOf } from "../codec/sha256.ts";
+ *
+ * // No os or architecture: the defaults.
+ * const bytes = new TextEncoder().encode('{"rootfs":{"type":"layers","diff_ids":[]}}');
+ * const config: ConfigBlob = { bytes, digest: digestOf(bytes), size: bytes.length };
+ * platformOf({ config }); // { os: "linux", architecture: "amd64" }
  * ```
  */
 export function platformOf(image: Pick<Image, "config">): Platform {

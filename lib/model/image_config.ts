@@ -25,12 +25,17 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, Record<string, never>>;
   /** `NAME=value` entries. */
   Env?: string[];
+  /** The program to run; `Cmd` is appended to it as arguments. */
   Entrypoint?: string[];
+  /** The command to run, or the default arguments of `Entrypoint`. */
   Cmd?: string[];
   /** Folders as keys with empty objects. */
   Volumes?: Record<string, Record<string, never>>;
+  /** The working directory of the process. */
   WorkingDir?: string;
+  /** Free-form metadata (`org.opencontainers.image.*` and others). */
   Labels?: Record<string, string>;
+  /** The signal that stops the container, e.g. `SIGTERM` or `15`. */
   StopSignal?: string;
   /** Docker only. */
   ArgsEscaped?: boolean;
@@ -49,16 +54,27 @@ export interface ImageConfig {
   Shell?: string[];
   /** Docker only; seconds. */
   StopTimeout?: number;
+  /** Docker's legacy container config; kept as read. */
   Hostname?: string;
+  /** Docker's legacy container config; kept as read. */
   Domainname?: string;
+  /** Docker's legacy container config; kept as read. */
   AttachStdin?: boolean;
+  /** Docker's legacy container config; kept as read. */
   AttachStdout?: boolean;
+  /** Docker's legacy container config; kept as read. */
   AttachStderr?: boolean;
+  /** Docker's legacy container config; kept as read. */
   Tty?: boolean;
+  /** Docker's legacy container config; kept as read. */
   OpenStdin?: boolean;
+  /** Docker's legacy container config; kept as read. */
   StdinOnce?: boolean;
+  /** Docker's legacy container config; kept as read. */
   Image?: string;
+  /** Docker's legacy container config; kept as read. */
   NetworkDisabled?: boolean;
+  /** Docker's legacy container config; kept as read. */
   MacAddress?: string;
 }
 
@@ -136,10 +152,15 @@ export function hasConfigShape(kind: ConfigValueKind, value: unknown): boolean {
  * ```
  */
 export interface HistoryEntry {
+  /** When the step ran (RFC 3339). */
   created?: string;
+  /** The command that made the layer (a Dockerfile line, for Docker). */
   created_by?: string;
+  /** Who made it. */
   author?: string;
+  /** Free text; Nix writes the store paths a layer holds. */
   comment?: string;
+  /** True for a step that made no layer (the entry then has no diffId). */
   empty_layer?: boolean;
 }
 
@@ -157,14 +178,23 @@ export interface HistoryEntry {
  * ```
  */
 export interface ImageConfigFile {
+  /** GOARCH of the image (`amd64`, `arm64`, ...). */
   architecture?: string;
+  /** GOOS of the image (`linux`). */
   os?: string;
+  /** CPU variant (`v7` for `arm`, `v8` for `arm64`). */
   variant?: string;
+  /** When the image was made (RFC 3339). */
   created?: string;
+  /** Who made it. */
   author?: string;
+  /** What a runtime starts the container with. */
   config?: ImageConfig | null;
+  /** The layers: `type` is `"layers"`, `diff_ids` the sha256 of each uncompressed tar, bottom first. */
   rootfs: { type: string; diff_ids: string[] };
+  /** One entry per step, layers and empty layers alike, bottom first. */
   history?: HistoryEntry[];
+  /** Other keys are kept as they are. */
   [key: string]: unknown;
 }
 
@@ -216,7 +246,9 @@ export function parseConfigFile(source: string, bytes: Uint8Array): ImageConfigF
     }
     const env = (config as ImageConfig).Env ?? [];
     for (const [i, entry] of env.entries()) {
-      if (!entry.includes("=")) throw bad(`config.Env[${i}] (${JSON.stringify(entry)})`, "NAME=value");
+      if (!entry.includes("=")) {
+        throw bad(`config.Env[${i}] (${JSON.stringify(entry)})`, "NAME=value");
+      }
     }
   }
   return file as ImageConfigFile;

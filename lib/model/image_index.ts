@@ -17,6 +17,8 @@ import { type Platform, platformName } from "./platform.ts";
  *
  * @example
  * ```ts
+ * import type { Image } from "./image.ts";
+ *
  * declare const amd64: Image;
  * declare const arm64: Image;
  * const index: ImageIndex = {
@@ -28,7 +30,9 @@ import { type Platform, platformName } from "./platform.ts";
  * ```
  */
 export interface ImageIndex {
+  /** The images, each with the platform it is for (one image per platform). */
   manifests: Array<{ image: Image; platform: Platform }>;
+  /** Annotations of the index document. */
   annotations?: Record<string, string>;
 }
 
@@ -57,8 +61,11 @@ export function checkPlatformsDistinct(platforms: readonly Platform[]): void {
  *
  * @example
  * ```ts
+ * import type { Descriptor } from "./descriptor.ts";
+ *
  * declare const manifests: Descriptor[];
  * indexDocument(manifests, "oci").mediaType; // "application/vnd.oci.image.index.v1+json"
+ * indexDocument(manifests, "docker").mediaType; // "application/vnd.docker.distribution.manifest.list.v2+json"
  * ```
  */
 export function indexDocument(

@@ -23,7 +23,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * jsonBlob({ a: 1 }, "application/json").digest; // "sha256:..."
+ * const blob = jsonBlob({ a: 1 }, "application/json");
+ * blob.size; // 7, the bytes of '{"a":1}'
+ * blob.digest; // "sha256:015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
  * ```
  */
 export function jsonBlob(value: unknown, mediaType: string): JsonBlob {
@@ -42,18 +44,23 @@ export function jsonBlob(value: unknown, mediaType: string): JsonBlob {
  * ```
  */
 export function ociManifest(image: EncodedImage): JsonBlob {
+  return manifestOf(image, OCI);
+}
+
+/** The manifest of `image` in one family of media types (both have the same shape). */
+function manifestOf(image: EncodedImage, types: typeof OCI | typeof DOCKER): JsonBlob {
   return jsonBlob(
     {
       schemaVersion: 2,
-      mediaType: OCI.manifest,
-      config: { mediaType: OCI.config, digest: image.config.digest, size: image.config.size },
+      mediaType: types.manifest,
+      config: { mediaType: types.config, digest: image.config.digest, size: image.config.size },
       layers: image.layers.map((l) => ({
-        mediaType: OCI.layer[l.encoding],
+        mediaType: types.layer[l.encoding],
         digest: l.digest,
         size: l.size,
       })),
     },
-    OCI.manifest,
+    types.manifest,
   );
 }
 
@@ -68,17 +75,5 @@ export function ociManifest(image: EncodedImage): JsonBlob {
  * ```
  */
 export function dockerManifest(image: EncodedImage): JsonBlob {
-  return jsonBlob(
-    {
-      schemaVersion: 2,
-      mediaType: DOCKER.manifest,
-      config: { mediaType: DOCKER.config, digest: image.config.digest, size: image.config.size },
-      layers: image.layers.map((l) => ({
-        mediaType: DOCKER.layer[l.encoding],
-        digest: l.digest,
-        size: l.size,
-      })),
-    },
-    DOCKER.manifest,
-  );
+  return manifestOf(image, DOCKER);
 }

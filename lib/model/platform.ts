@@ -11,8 +11,11 @@ import process from "node:process";
 
 /** A platform as an index describes it. */
 export interface Platform {
+  /** GOOS, e.g. `linux`. */
   os: string;
+  /** GOARCH, e.g. `amd64`, `arm64`, `arm`. */
   architecture: string;
+  /** CPU variant, e.g. `v7` for `arm`, `v8` for `arm64`. */
   variant?: string;
 }
 
@@ -48,7 +51,11 @@ export function platformName(p: Partial<Platform>): string {
  *
  * @example
  * ```ts
- * choosePlatform(index.manifests, { os: "linux", architecture: "arm64" }).digest;
+ * const manifests: PlatformDescriptor[] = [
+ *   { digest: "sha256:aaa", size: 1, platform: { os: "linux", architecture: "amd64" } },
+ *   { digest: "sha256:bbb", size: 1, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+ * ];
+ * choosePlatform(manifests, { os: "linux", architecture: "arm64" }).digest; // "sha256:bbb"
  * ```
  */
 export function choosePlatform(

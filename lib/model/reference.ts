@@ -39,7 +39,9 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 
 /** A repository name as written in image files and archives: an optional registry host, then path components. */
 const REPOSITORY_NAME = new RegExp(
-  `^(?:${HOST.source.slice(1, -1)}/)?${COMPONENT.source.slice(1, -1)}(?:/${COMPONENT.source.slice(1, -1)})*$`,
+  `^(?:${HOST.source.slice(1, -1)}/)?${COMPONENT.source.slice(1, -1)}(?:/${
+    COMPONENT.source.slice(1, -1)
+  })*$`,
 );
 
 /**

@@ -17,12 +17,19 @@ import { writeAtomically } from "../host/atomic.ts";
 
 /** Owner, mode and time of archive members. */
 export interface MemberStyle {
+  /** Mode of file members, e.g. `0o444`. */
   fileMode: number;
+  /** Mode of folder members, e.g. `0o555`. */
   dirMode: number;
+  /** mtime of every member, in seconds since the epoch. */
   mtime: number;
+  /** Owner uid. Default 0. */
   uid?: number;
+  /** Owner gid. Default 0. */
   gid?: number;
+  /** Owner user name. Default `""`. */
   uname?: string;
+  /** Owner group name. Default `""`. */
   gname?: string;
 }
 
@@ -33,9 +40,15 @@ export interface MemberStyle {
  * ```ts
  * const m = new MemberFactory({ fileMode: 0o444, dirMode: 0o555, mtime: 315532800 });
  * m.bytes("manifest.json", new TextEncoder().encode("[]"));
+ * // { path: "manifest.json", type: "file", mode: 0o444, size: 2, uid: 0, gid: 0, mtime: 315532800, ... }
  * ```
  */
 export class MemberFactory {
+  /**
+   * A factory for members in one style.
+   *
+   * @param style owner, modes and mtime of every member made
+   */
   constructor(readonly style: MemberStyle) {}
 
   #base(path: string) {
@@ -84,7 +97,9 @@ export class MemberFactory {
  *
  * @example
  * ```ts
- * await writeTarFile("out.tar.gz", entries, "gz");
+ * const m = new MemberFactory({ fileMode: 0o644, dirMode: 0o755, mtime: 0 });
+ * const motd = new TextEncoder().encode("hi\n");
+ * await writeTarFile("out.tar.gz", [m.dir("etc"), m.bytes("etc/motd", motd)], "gz");
  * ```
  */
 export async function writeTarFile(

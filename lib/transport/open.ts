@@ -31,7 +31,8 @@ export type ImageLocation =
  *
  * @example
  * ```ts
- * parseImageSpec("oci:./hello.oci:latest"); // { kind: "path", path: "./hello.oci", tag: "latest" }
+ * // With a folder ./hello.oci here:
+ * parseImageSpec("oci:./hello.oci:hello:latest"); // { kind: "path", path: "./hello.oci", tag: "hello:latest" }
  * parseImageSpec("docker://127.0.0.1:5000/app:1").kind; // "registry"
  * ```
  */
@@ -41,10 +42,12 @@ export function parseImageSpec(spec: string): ImageLocation {
   if (prefixed) {
     const [, transport, rest] = prefixed;
     if (transport === "docker-archive" || existsSync(rest)) return { kind: "path", path: rest };
-    // `oci:PATH:TAG`: the tag follows the last colon when the whole is not a path.
-    const colon = rest.lastIndexOf(":");
-    if (colon > 0 && !rest.slice(colon + 1).includes("/")) {
-      return { kind: "path", path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
+    // `oci:PATH:REF`: the path is the longest existing prefix before a colon; REF may hold
+    // colons itself (`hello:latest`).
+    for (let colon = rest.lastIndexOf(":"); colon > 0; colon = rest.lastIndexOf(":", colon - 1)) {
+      if (existsSync(rest.slice(0, colon))) {
+        return { kind: "path", path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
+      }
     }
     return { kind: "path", path: rest };
   }
@@ -80,8 +83,10 @@ export interface OpenOptions extends RegistryOptions {
  * @example
  * ```ts
  * import { BlobStore } from "../cache/blob_store.ts";
- * const image = await openImageAt(BlobStore.open(), parseImageSpec("./hello.tar"));
- * image.layers.length;
+ *
+ * const store = BlobStore.open();
+ * const image = await openImageAt(store, parseImageSpec("./hello.tar"));
+ * store.has(image.config.digest); // true
  * ```
  */
 export async function openImageAt(

@@ -32,8 +32,11 @@ export { ImageFormatError, parseJson };
  * @example
  * ```ts
  * import { BlobStore } from "../cache/blob_store.ts";
- * const base = await readImage(BlobStore.open(), "./debian.tar.gz");
- * base.layers.length; // 1
+ *
+ * const store = BlobStore.open();
+ * const base = await readImage(store, "./debian.tar.gz"); // e.g. saved by `podman save debian:12`
+ * base.layers.length; // 1, as Debian's images have one layer
+ * const app = await readImage(store, "./app.oci", "1.0"); // the image of an OCI layout tagged 1.0
  * ```
  */
 export async function readImage(store: BlobStore, path: string, tag?: string): Promise<Image> {

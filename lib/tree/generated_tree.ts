@@ -21,11 +21,20 @@ import { splitTreePath } from "./file_tree.ts";
  * ```
  */
 export class GeneratedTree {
+  /**
+   * The tree's entries by path (`etc/motd`), parents included.
+   *
+   * @internal How builders read the tree; add entries with the methods below.
+   */
   readonly nodes: Map<string, TreeNode> = new Map();
 
   #fill?: (tree: GeneratedTree) => void;
 
-  /** @param name what Nix would call the derivation; used in messages and history. */
+  /**
+   * An empty tree; add to it with {@link GeneratedTree.file}, `dir`, `symlink` and `hostFile`.
+   *
+   * @param name what Nix would call the derivation; used in messages and history.
+   */
   constructor(readonly name: string) {}
 
   /**
@@ -99,7 +108,11 @@ export class GeneratedTree {
     }
   }
 
-  /** Merges this tree into `tree` at the root (rsync `item/ layer/`). */
+  /**
+   * Merges this tree into `tree` at the root (rsync `item/ layer/`).
+   *
+   * @internal Called by the builders when they assemble a layer.
+   */
   applyTo(tree: FileTree): void {
     if (this.#fill) {
       const fill = this.#fill;

@@ -60,4 +60,3 @@ export function busyboxRoot(dir: string): string {
   writeFileSync(join(root, "etc", "motd"), "welcome\n");
   return root;
 }
-

@@ -29,7 +29,12 @@ export interface ClassifiedContents {
  *
  * @example
  * ```ts
- * classifyContents(resolved, "/nix/store").storePaths;
+ * const contents = classifyContents([
+ *   { kind: "host", path: "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12/bin" },
+ *   { kind: "host", path: "/srv/app/rootfs" },
+ * ], "/nix/store");
+ * contents.storePaths; // ["/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12"]
+ * contents.sources.map((s) => s.kind); // ["store", "host"]
  * ```
  */
 export function classifyContents(
@@ -101,7 +106,11 @@ function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): vo
  *
  * @example
  * ```ts
- * const tree = customisationTree(classified, { storeRoot: "" });
+ * const contents = classifyContents([
+ *   { kind: "host", path: "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12" },
+ * ], "/nix/store");
+ * const tree = customisationTree(contents, { storeRoot: "" }); // the store path must exist here
+ * tree.get("bin/hello")?.linkTarget; // "/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12/bin/hello"
  * ```
  */
 export function customisationTree(

@@ -10,11 +10,15 @@ import { pythonJsonDumps, pythonListRepr } from "../../model/python_json.ts";
 
 /** What goes into the config besides the layers. */
 export interface StreamConfigInput {
+  /** The config's `created` (RFC 3339); also each history entry's. */
   created: string;
+  /** GOARCH of the image. */
   architecture: string;
+  /** The Docker image config (`Cmd`, `Env`, ...). */
   config: Record<string, unknown>;
   /** `Env` of the base image (`[]` when it has none); undefined without a base image. */
   baseEnv?: string[];
+  /** The layers' diffIds, bottom first. */
   diffIds: string[];
   /** Per layer, the paths its history comment names. */
   historyPaths: string[][];
@@ -42,7 +46,15 @@ export function pythonIsoformat(value: string): string {
  *
  * @example
  * ```ts
- * const bytes = streamConfigBytes({ created, architecture: "amd64", config: {}, diffIds, historyPaths });
+ * const bytes = streamConfigBytes({
+ *   created: "1970-01-01T00:00:01Z",
+ *   architecture: "amd64",
+ *   config: { Cmd: ["/bin/hello"] },
+ *   diffIds: [`sha256:${"a".repeat(64)}`],
+ *   historyPaths: [["/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12"]],
+ * });
+ * JSON.parse(new TextDecoder().decode(bytes)).history[0].comment;
+ * // "store paths: ['/nix/store/0c0ix2vq6xkqcrnk8qbl3xq61ql5nhqn-hello-2.12']"
  * ```
  */
 export function streamConfigBytes(input: StreamConfigInput): Uint8Array {

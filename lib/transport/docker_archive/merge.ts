@@ -212,13 +212,16 @@ async function unitedMembers(
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import { COMPRESSOR_EXTENSION } from "../../codec/compress.ts";
+ *
  * declare const store: BlobStore;
  * const merged = await writeMergedArchive(
  *   store,
  *   [{ kind: "archive", path: "./a.tar" }, { kind: "archive", path: "./b.tar.gz" }],
- *   (c) => `merged.tar${c === "gz" ? ".gz" : ""}`,
+ *   (c) => `merged.tar${COMPRESSOR_EXTENSION[c]}`,
  * );
- * merged.images.length;
+ * merged.path; // "merged.tar.gz": compressed like b.tar.gz, the last input
+ * merged.images.map((i) => `${i.name}:${i.tag}`); // every tag of a.tar, then of b.tar.gz
  * ```
  */
 export async function writeMergedArchive(

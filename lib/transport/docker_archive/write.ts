@@ -38,9 +38,12 @@ function json(value: unknown, indent: number, trailingNewline: boolean): Uint8Ar
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { EncodedImage } from "../../model/image.ts";
+ *
  * declare const store: BlobStore;
- * declare const image: EncodedImage;
+ * declare const image: EncodedImage; // tar layers, as encodeImage(..., { kind: "tar" }) gives
  * const entries = dockerArchiveEntries(store, [image]);
+ * entries.at(-1)?.path; // "repositories" (a buildImage layout; "manifest.json" for a stream one)
  * ```
  */
 export function dockerArchiveEntries(
@@ -120,9 +123,12 @@ function streamMtime(image: EncodedImage): number {
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Image } from "../../model/image.ts";
+ *
  * declare const store: BlobStore;
  * declare const image: Image;
- * await writeDockerArchive(store, [image], "hello.tar.gz", "gz");
+ * const [written] = await writeDockerArchive(store, [image], "hello.tar.gz", "gz");
+ * written.layers.map((l) => l.encoding); // all "none": the archive as a whole is gzipped
  * ```
  */
 export async function writeDockerArchive(

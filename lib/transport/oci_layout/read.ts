@@ -18,6 +18,12 @@ import { parseConfigFile } from "../../model/image_config.ts";
 import type { Layer } from "../../model/layer.ts";
 import { compressorOfMediaType } from "../../model/media_types.ts";
 import { splitNameTag } from "../../model/reference.ts";
+import {
+  choosePlatform,
+  hostArchitecture,
+  type Platform,
+  type PlatformDescriptor,
+} from "../../model/platform.ts";
 import { checkedLayer, type Members, readImageValue, SMALL_LIMIT } from "../archive_members.ts";
 
 interface Descriptor {
@@ -42,6 +48,54 @@ function descriptor(source: string, value: unknown, what: string): Descriptor {
   return d;
 }
 
+/** The annotation naming a manifest in a layout: `name:tag` (as skopeo writes it) or only a tag. */
+export const REF_NAME = "org.opencontainers.image.ref.name";
+/** The full image name containerd and BuildKit write (`docker.io/library/app:1.0`). */
+export const CONTAINERD_NAME = "io.containerd.image.name";
+
+/**
+ * True when a layout's ref name answers to `wanted`: the same, or a
+ * `name:tag` ref asked for by its tag alone.
+ *
+ * @example
+ * ```ts
+ * refNameMatches("hello:latest", "latest"); // true
+ * refNameMatches("hello:latest", "hello:latest"); // true
+ * refNameMatches("latest", "latest"); // true
+ * ```
+ */
+export function refNameMatches(ref: string | undefined, wanted: string): boolean {
+  if (ref === undefined) return false;
+  return ref === wanted || (!wanted.includes(":") && splitNameTag(ref).tag === wanted);
+}
+
+/** The image's name from a layout's annotations: containerd's full name, else the ref name. */
+function nameOf(refName: string | undefined, fullName: string | undefined): {
+  name: string;
+  tag?: string;
+} {
+  const ref = fullName ?? refName;
+  if (!ref) return { name: "" };
+  const split = splitNameTag(ref);
+  // A ref of only a tag ("latest") names no repository.
+  return split.tag === undefined && !ref.includes("/") && fullName === undefined
+    ? { name: "", tag: ref }
+    : split;
+}
+
+/** The entry for `platform` among several (an index of images), else the first linux one. */
+function pickPlatform(candidates: Descriptor[], platform: Platform): Descriptor {
+  if (candidates.length > 1 && candidates.some((d) => d.platform?.architecture)) {
+    try {
+      return choosePlatform(candidates as PlatformDescriptor[], platform) as Descriptor;
+    } catch {
+      // No entry for this machine: fall back to the first linux image, as before.
+    }
+  }
+  const linux = candidates.filter((d) => !d.platform || d.platform.os === "linux");
+  return linux[0] ?? candidates[0];
+}
+
 /** Reads OCI blobs from archive members or a layout folder, verifying each against its descriptor. */
 export interface OciBlobs {
   bytes(d: Descriptor, what: string): Uint8Array;
@@ -54,9 +108,11 @@ export async function readOci(
   blobs: OciBlobs,
   indexBytes: Uint8Array,
   tag: string | undefined,
+  platform: Platform = { os: "linux", architecture: hostArchitecture() },
 ): Promise<Image> {
   let index = parseJson(source, "index.json", indexBytes) as { manifests?: unknown[] };
   let refName: string | undefined;
+  let fullName: string | undefined;
   for (let depth = 0;; depth++) {
     if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
       throw new ImageFormatError(source, "index.json lists no manifests");
@@ -66,16 +122,20 @@ export async function readOci(
     );
     let chosen = candidates;
     if (tag !== undefined && depth === 0) {
-      chosen = candidates.filter((d) =>
-        d.annotations?.["org.opencontainers.image.ref.name"] === tag
-      );
+      chosen = candidates.filter((d) => refNameMatches(d.annotations?.[REF_NAME], tag));
       if (chosen.length === 0) {
-        throw new ImageFormatError(source, `no image tagged ${JSON.stringify(tag)} in index.json`);
+        const names = candidates.map((d) => d.annotations?.[REF_NAME]).filter((n) => n);
+        throw new ImageFormatError(
+          source,
+          `no image tagged ${JSON.stringify(tag)} in index.json (it has: ${
+            names.join(", ") || "none"
+          })`,
+        );
       }
     }
-    const linux = chosen.filter((d) => !d.platform || d.platform.os === "linux");
-    const pick = linux[0] ?? chosen[0];
-    refName ??= pick.annotations?.["org.opencontainers.image.ref.name"];
+    const pick = pickPlatform(chosen, platform);
+    refName ??= pick.annotations?.[REF_NAME];
+    fullName ??= pick.annotations?.[CONTAINERD_NAME];
     const doc = parseJson(
       source,
       `manifest ${pick.digest}`,
@@ -112,14 +172,14 @@ export async function readOci(
       const blob = await blobs.blob(d, `layer ${i}`);
       layers.push(await checkedLayer(store, source, blob, diffIds[i], `layer ${d.digest}`));
     }
-    // A full name (containerd, BuildKit, skopeo) or only the tag (the layout spec's ref name).
-    const fullName = pick.annotations?.["io.containerd.image.name"];
-    return readImageValue(
-      store,
-      configBytes,
-      layers,
-      fullName ? splitNameTag(fullName) : { name: "", tag: refName ?? "" },
-    );
+    return {
+      ...readImageValue(store, configBytes, layers, nameOf(refName, fullName ?? undefined)),
+      sourceManifest: {
+        digest: pick.digest,
+        mediaType: doc.mediaType ?? pick.mediaType ?? "",
+        size: pick.size,
+      },
+    };
   }
 }
 

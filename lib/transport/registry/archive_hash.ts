@@ -32,7 +32,9 @@ export { toNix32 };
  *
  * @example
  * ```ts
- * sri(hash); // "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+ * import { createHash } from "node:crypto";
+ *
+ * sri(createHash("sha256").update("").digest()); // "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
  * ```
  */
 export function sri(hash: Uint8Array): string {
@@ -44,7 +46,9 @@ export function sri(hash: Uint8Array): string {
  *
  * @example
  * ```ts
- * parseSha256("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="); // 32 bytes
+ * parseSha256("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")?.length; // 32
+ * parseSha256("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); // the same 32 bytes
+ * parseSha256("sha256-tooShort"); // undefined
  * ```
  */
 export function parseSha256(value: string): Uint8Array | undefined {
@@ -63,9 +67,12 @@ export function parseSha256(value: string): Uint8Array | undefined {
  *
  * @example
  * ```ts
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Image } from "../../model/image.ts";
+ *
  * declare const store: BlobStore;
- * declare const image: Image;
- * sri(await dockerArchiveHash(store, image)); // "sha256-..."
+ * declare const image: Image; // e.g. a pulled image
+ * sri(await dockerArchiveHash(store, image)); // "sha256-<base64>", the form pullImage's `hash` takes
  * ```
  */
 export async function dockerArchiveHash(store: BlobStore, image: Image): Promise<Uint8Array> {

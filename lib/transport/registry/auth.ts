@@ -59,9 +59,17 @@ export type Send = (url: string, init: RequestInit) => Promise<Response>;
  *
  * @example
  * ```ts
- * const auth = new Authenticator("127.0.0.1:5000", "app", ["pull", "push"], findCredentials(...), send);
- * if (response.status === 401) await auth.answer(response.headers.get("www-authenticate"));
- * fetch(url, { headers: { ...auth.headers() } });
+ * import { findCredentials } from "./credentials.ts";
+ *
+ * const lookup = findCredentials("127.0.0.1:5000", "app", { pushTarget: true });
+ * const auth = new Authenticator("127.0.0.1:5000", "app", ["pull", "push"], lookup, fetch);
+ * const url = "http://127.0.0.1:5000/v2/app/tags/list";
+ * const response = await fetch(url, { headers: auth.headers() });
+ * if (response.status === 401) {
+ *   await response.body?.cancel();
+ *   await auth.answer(response.headers.get("www-authenticate"), "listing tags"); // or throws
+ *   await fetch(url, { headers: auth.headers() }); // now with a token or basic credentials
+ * }
  * ```
  */
 export class Authenticator {
@@ -71,6 +79,15 @@ export class Authenticator {
   /** Scopes the current token was asked for (a new scope needs a new token). */
   #tokenScopes = "";
 
+  /**
+   * An authenticator with no header yet (anonymous until a challenge is answered).
+   *
+   * @param registry the registry, for messages and the token request
+   * @param repository the repository the first scope is for
+   * @param actions what the first scope asks to do (`pull`, `push`)
+   * @param lookup the credentials found, if any
+   * @param send how the token request is sent (the client's fetch with retries)
+   */
   constructor(
     readonly registry: string,
     readonly repository: string,
@@ -102,8 +119,9 @@ export class Authenticator {
   }
 
   /**
-   * Answers a 401's challenge. Returns true when a retry may now succeed,
-   * false when the same credentials were already refused for these scopes.
+   * Answers a 401's challenge: returns true when a retry may now succeed;
+   * throws a {@link RegistryAuthError} when there is no way to log in, or
+   * when the same credentials were already refused for these scopes.
    */
   async answer(header: string | null, what: string): Promise<boolean> {
     const challenge = parseChallenge(header);

@@ -21,7 +21,12 @@ type Locations = Record<string, string[]>;
  *
  * @example
  * ```ts
- * rememberBlobLocation(store, layer.digest, "127.0.0.1:5000", "team/app");
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Digest } from "../../codec/sha256.ts";
+ *
+ * declare const store: BlobStore;
+ * declare const digest: Digest; // a layer just pushed to 127.0.0.1:5000/team/app
+ * rememberBlobLocation(store, digest, "127.0.0.1:5000", "team/app");
  * ```
  */
 export function rememberBlobLocation(
@@ -42,7 +47,15 @@ export function rememberBlobLocation(
  *
  * @example
  * ```ts
- * blobLocations(store, layer.digest, "127.0.0.1:5000"); // ["team/app"]
+ * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Digest } from "../../codec/sha256.ts";
+ *
+ * declare const store: BlobStore;
+ * declare const digest: Digest; // a blob the store knows no location of yet
+ * rememberBlobLocation(store, digest, "127.0.0.1:5000", "team/app");
+ * rememberBlobLocation(store, digest, "127.0.0.1:5000", "team/web");
+ * blobLocations(store, digest, "127.0.0.1:5000"); // ["team/web", "team/app"]
+ * blobLocations(store, digest, "ghcr.io"); // []
  * ```
  */
 export function blobLocations(store: BlobStore, digest: Digest, registry: string): string[] {

@@ -17,7 +17,13 @@ import { networkProblem, readCaFile, Transport } from "./transport.ts";
 
 /** Connection options shared by pulls and pushes. */
 export interface RegistryOptions {
-  /** Verify TLS certificates and require HTTPS. `false` also allows plain HTTP (HTTPS is tried first). Default true. */
+  /**
+   * Verify TLS certificates and require HTTPS. `false` also allows plain HTTP
+   * (HTTPS is tried first). Default: true, except for registries on this
+   * machine (`localhost`, `127.0.0.0/8`, `::1`), which may answer in plain
+   * HTTP as docker allows (certificates are still verified when they speak
+   * HTTPS); `true` makes them use HTTPS too.
+   */
   tlsVerify?: boolean;
   /** A PEM file of extra CA certificates. Default `$DOCKWRIGHT_CA_FILE`. */
   caFile?: string;
@@ -31,7 +37,9 @@ export interface RegistryOptions {
 
 /** Options of one request. */
 export interface RequestOptions {
+  /** Headers to send (the client adds `Authorization`). */
   headers?: Record<string, string>;
+  /** The request body (manifests, small uploads). */
   body?: Uint8Array;
   /** What the request is for, in messages: `"manifest sha256:..."`. */
   what: string;
@@ -44,6 +52,24 @@ export interface RequestOptions {
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/**
+ * True for a registry on this machine (`localhost`, `127.0.0.0/8`, `::1`,
+ * any port), which, as docker does, may answer in plain HTTP by default.
+ *
+ * @example
+ * ```ts
+ * isLoopbackRegistry("127.0.0.1:5000"); // true
+ * isLoopbackRegistry("[::1]:5000"); // true
+ * isLoopbackRegistry("registry.example.com"); // false
+ * ```
+ */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.startsWith("[")
+    ? registry.slice(1, registry.indexOf("]"))
+    : registry.replace(/:\d+$/, "");
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
 /** A TLS failure that retrying cannot fix. */
 const CERTIFICATE_PROBLEM =
   /certificate|UnknownIssuer|CaUsedAsEndEntity|self.signed|unable to verify|TLS handshake/i;
@@ -54,11 +80,12 @@ const PING_TIMEOUT_MS = 30_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * True for a status worth retrying (5xx except 501, 429, 408).
+ * True for a status worth retrying (500, 502, 503, 504, 429, 408).
  *
  * @example
  * ```ts
  * isRetryableStatus(503); // true
+ * isRetryableStatus(404); // false
  * ```
  */
 export function isRetryableStatus(status: number): boolean {
@@ -70,24 +97,42 @@ export function isRetryableStatus(status: number): boolean {
  *
  * @example
  * ```ts
- * const client = new RegistryClient({ registry: "127.0.0.1:5000", repository: "app" }, ["pull"], { tlsVerify: false });
+ * const client = new RegistryClient({ registry: "127.0.0.1:5000", repository: "app" }, ["pull"], {
+ *   tlsVerify: false,
+ * });
  * try {
- *   const res = await client.request("GET", `/v2/app/manifests/${digest}`, { what: "manifest" });
+ *   const res = await client.request("GET", "/v2/app/manifests/1.0", {
+ *     what: "manifest app:1.0",
+ *     headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+ *   });
+ *   console.log(res.status, res.headers.get("docker-content-digest"));
  * } finally {
  *   client.close();
  * }
  * ```
  */
 export class RegistryClient {
+  /** The registry as written, e.g. `127.0.0.1:5000` or `docker.io`. */
   readonly registry: string;
+  /** The repository path on it, e.g. `library/debian`. */
   readonly repository: string;
   readonly #transport: Transport;
   readonly #auth: Authenticator;
   readonly #tlsVerify: boolean;
+  /** Plain HTTP is allowed: `tlsVerify: false`, or a registry on this machine by default. */
+  readonly #plainHttp: boolean;
   readonly #attempts: number;
   readonly #delay: number;
   #base: Promise<string> | undefined;
 
+  /**
+   * A client for one repository; nothing is sent until the first request.
+   *
+   * @param target the registry and repository requests go to
+   * @param actions what the token asks to do in the repository
+   * @param options connection options (TLS, CA file, credentials, retries)
+   * @param lookup credentials already looked up; default: {@link findCredentials} with `options.creds`
+   */
   constructor(
     target: { registry: string; repository: string },
     actions: readonly ("pull" | "push")[],
@@ -97,6 +142,8 @@ export class RegistryClient {
     this.registry = target.registry;
     this.repository = target.repository;
     this.#tlsVerify = options.tlsVerify ?? true;
+    this.#plainHttp = options.tlsVerify === false ||
+      (options.tlsVerify === undefined && isLoopbackRegistry(target.registry));
     this.#attempts = Math.max(1, options.attempts ?? 5);
     this.#delay = Math.max(0, options.retryDelayMs ?? 250);
     this.#transport = new Transport({
@@ -219,6 +266,20 @@ export class RegistryClient {
     return Math.min(this.#delay * 2 ** (attempt - 1) * jitter, 10_000);
   }
 
+  /** True when `http://host/v2/` answers like a registry (one quick try). */
+  async #answersPlainHttp(host: string): Promise<boolean> {
+    try {
+      const response = await this.#transport.fetch(`http://${host}/v2/`, {
+        method: "GET",
+        signal: AbortSignal.timeout(5000),
+      });
+      await response.body?.cancel();
+      return response.ok || response.status === 401;
+    } catch {
+      return false;
+    }
+  }
+
   async #ping(): Promise<string> {
     const host = apiHost(this.registry);
     // fetch has no timeout of its own: a host that swallows packets would hang here forever.
@@ -234,8 +295,19 @@ export class RegistryClient {
       );
     let response: Response;
     let base = `https://${host}`;
-    if (this.#tlsVerify) {
-      response = await tryBase(base, true);
+    if (!this.#plainHttp) {
+      try {
+        response = await tryBase(base, false);
+      } catch (error) {
+        // A registry that answers plain HTTP: say which flag lets it, instead of a TLS riddle.
+        if (error instanceof RegistryError && await this.#answersPlainHttp(host)) {
+          throw new RegistryError(
+            `${this.registry} speaks plain HTTP, not HTTPS: pass --tls-verify=false ` +
+              "(tlsVerify: false) to use it without TLS",
+          );
+        }
+        response = await tryBase(base, true);
+      }
     } else {
       try {
         response = await tryBase(base, false);
@@ -248,7 +320,8 @@ export class RegistryClient {
             `${this.registry} speaks HTTPS but its certificate was refused (${
               (httpsError as Error).message
             }): pass the CA with caFile, ` +
-              "--ca-file or DOCKWRIGHT_CA_FILE (Deno cannot skip verification per request; `deno run --unsafely-ignore-certificate-errors` can)",
+              "--ca-file or DOCKWRIGHT_CA_FILE (Deno cannot skip verification per request; `deno run --unsafely-ignore-certificate-errors` can)" +
+              (this.#tlsVerify ? "" : ", or --tls-verify=true to require HTTPS"),
           );
         }
       }

@@ -34,6 +34,8 @@ export class Credentials {
   readonly #password: string;
 
   /**
+   * Credentials for one registry.
+   *
    * @param username the user name
    * @param password the password or token (never printed)
    * @param source where they came from, for messages (e.g. `"--creds"`, a file path)
@@ -75,6 +77,11 @@ export class Credentials {
 
 /** Credentials that cannot be used as configured (a helper, a malformed entry). */
 export class CredentialsError extends Error {
+  /**
+   * Credentials that cannot be used.
+   *
+   * @param message what is wrong and what to set instead
+   */
   constructor(message: string) {
     super(message);
     this.name = "CredentialsError";
@@ -104,11 +111,21 @@ export function parseCreds(value: string, source: string): Credentials {
 
 /** Environment and home folder to read; the real ones by default (tests pass their own). */
 export interface CredentialEnvironment {
+  /** Environment variables. Default: `process.env`. */
   env?: Record<string, string | undefined>;
+  /** Home folder (for `~/.docker/config.json`, ...). Default: the user's. */
   home?: string;
 }
 
-/** The auth files searched, in order. */
+/**
+ * The auth files searched, in order.
+ *
+ * @example
+ * ```ts
+ * authFiles({ env: {}, home: "/home/me" });
+ * // ["/home/me/.config/containers/auth.json", "/home/me/.docker/config.json"]
+ * ```
+ */
 export function authFiles(environment: CredentialEnvironment = {}): string[] {
   const env = environment.env ?? process.env;
   const home = environment.home ?? homedir();
@@ -237,8 +254,11 @@ export interface FindCredentialsOptions extends CredentialEnvironment {
  *
  * @example
  * ```ts
- * const { credentials } = findCredentials("ghcr.io", "me/app", { pushTarget: true });
- * credentials?.source; // "DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD" or an auth file path
+ * const env = { DOCKWRIGHT_REGISTRY_USER: "ci", DOCKWRIGHT_REGISTRY_PASSWORD: "s3cret" };
+ * const { credentials } = findCredentials("ghcr.io", "me/app", { pushTarget: true, env });
+ * credentials?.source; // "DOCKWRIGHT_REGISTRY_USER/DOCKWRIGHT_REGISTRY_PASSWORD"
+ * findCredentials("ghcr.io", "me/app", { creds: "bot:t0ken" }).credentials?.username; // "bot"
+ * findCredentials("ghcr.io", "me/app", { creds: null }); // {} (anonymous)
  * ```
  */
 export function findCredentials(

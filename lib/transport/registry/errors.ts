@@ -11,10 +11,23 @@
  *
  * @example
  * ```ts
- * throw new RegistryError("127.0.0.1:5000/app: manifest upload failed (HTTP 400 MANIFEST_INVALID)", 400);
+ * const error = new RegistryError(
+ *   "127.0.0.1:5000/app: manifest upload failed (HTTP 400 MANIFEST_INVALID)",
+ *   400,
+ *   ["MANIFEST_INVALID"],
+ * );
+ * error.status; // 400
+ * error.codes; // ["MANIFEST_INVALID"]
  * ```
  */
 export class RegistryError extends Error {
+  /**
+   * A failed registry request.
+   *
+   * @param message the whole message, naming the registry and repository
+   * @param status the HTTP status, when there was a response
+   * @param codes the distribution-spec error codes of the response body (`MANIFEST_INVALID`, ...)
+   */
   constructor(message: string, readonly status?: number, readonly codes: readonly string[] = []) {
     super(message);
     this.name = "RegistryError";
@@ -26,10 +39,23 @@ export class RegistryError extends Error {
  *
  * @example
  * ```ts
- * if (error instanceof RegistryAuthError) console.error("log in first");
+ * import { buildImage, push } from "../../../mod.ts";
+ *
+ * try {
+ *   await push(buildImage({ name: "app" }), "ghcr.io/me/app:1.0");
+ * } catch (error) {
+ *   if (error instanceof RegistryAuthError) console.error("log in first");
+ *   else throw error;
+ * }
  * ```
  */
 export class RegistryAuthError extends RegistryError {
+  /**
+   * A refused login or denied access.
+   *
+   * @param message what was refused and how to log in
+   * @param status the HTTP status (401 or 403), when there was a response
+   */
   constructor(message: string, status?: number) {
     super(message, status);
     this.name = "RegistryAuthError";
@@ -41,10 +67,24 @@ export class RegistryAuthError extends RegistryError {
  *
  * @example
  * ```ts
- * if (error instanceof RegistryNotFoundError) console.error("check the digest");
+ * import { build, pullImage } from "../../../mod.ts";
+ *
+ * const digest = "sha256:81d93757457f988523814ae0009837ae893f38d3fe123f2c37896f118b4c7804";
+ * try {
+ *   await build(pullImage({ imageName: "debian", imageDigest: digest }));
+ * } catch (error) {
+ *   if (error instanceof RegistryNotFoundError) console.error("check the digest");
+ *   else throw error;
+ * }
  * ```
  */
 export class RegistryNotFoundError extends RegistryError {
+  /**
+   * A missing manifest or blob (HTTP 404).
+   *
+   * @param message what is missing, naming the registry and repository
+   * @param codes the distribution-spec error codes (`MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, ...)
+   */
   constructor(message: string, codes: readonly string[] = []) {
     super(message, 404, codes);
     this.name = "RegistryNotFoundError";
@@ -57,7 +97,10 @@ export class RegistryNotFoundError extends RegistryError {
  *
  * @example
  * ```ts
- * const { text, codes } = await describeFailure(response);
+ * const response = new Response('{"errors":[{"code":"DIGEST_INVALID","message":"bad digest"}]}', {
+ *   status: 400,
+ * });
+ * await describeFailure(response); // { text: "HTTP 400 DIGEST_INVALID: bad digest", codes: ["DIGEST_INVALID"] }
  * ```
  */
 export async function describeFailure(

@@ -302,11 +302,14 @@ class Puller {
  * @example
  * ```ts
  * import { BlobStore } from "../../cache/blob_store.ts";
- * const { image } = await pull(BlobStore.open(), "127.0.0.1:5000/base:1", {
+ *
+ * const { image, reference, manifestDigest } = await pull(BlobStore.open(), "127.0.0.1:5000/base:1", {
  *   tlsVerify: false,
  *   platform: { os: "linux", architecture: "arm64" },
  * });
- * image.layers.length; // 2
+ * reference.digest; // the tag's digest: of an index when base:1 is multi-platform
+ * manifestDigest; // the arm64 image's manifest
+ * image.layers.map((l) => l.origin?.encoding); // usually ["gz", ...], as the registry holds them
  * ```
  */
 export async function pull(
@@ -430,6 +433,11 @@ export async function pull(
         config: { digest: configBlob.digest, size: configBlob.size, bytes: configBytes },
         layers,
         archiveLayout: "stream",
+        sourceManifest: {
+          digest: image.digest,
+          mediaType: image.mediaType,
+          size: image.bytes.length,
+        },
       },
       reference: { ...ref, digest: top.digest },
       manifestDigest: image.digest,

@@ -61,24 +61,33 @@ export interface PushOptions extends RegistryOptions {
 
 /** One pushed layer. */
 export interface PushedLayer {
+  /** Digest of the blob as pushed (compressed per the push's `compressor`, or a base layer's own). */
   digest: string;
+  /** sha256 of the layer's uncompressed tar. */
   diffId: string;
+  /** Byte size of the blob as pushed. */
   size: number;
+  /** The layer's media type in the manifest. */
   mediaType: string;
 }
 
 /** What a push of one image did. */
 export interface PushResult {
-  /** The image's name and tag (as a build would write them). */
+  /** The image's name (as a build would write it). */
   name: string;
+  /** The image's tag (as a build would write it). */
   tag: string;
   /** Where it went: `registry/repository:tag` (or `@digest` when pushed by digest). */
   reference: string;
   /** The manifest digest the registry now serves. */
   manifestDigest: string;
+  /** The manifest's media type (OCI image manifest or Docker schema 2). */
   mediaType: string;
+  /** Byte size of the manifest. */
   size: number;
+  /** Digest of the image config. */
   configDigest: string;
+  /** The layers, bottom first. */
   layers: PushedLayer[];
   /** How the blobs (layers and config) got there. */
   blobs: { uploaded: number; mounted: number; existing: number };
@@ -86,9 +95,11 @@ export interface PushResult {
 
 /** What a push of an index did. */
 export interface PushIndexResult {
+  /** Where the index went: `registry/repository:tag`. */
   reference: string;
   /** Digest of the index (or manifest list). */
   manifestDigest: string;
+  /** The index's media type (OCI image index or Docker manifest list). */
   mediaType: string;
   /** One result per image, pushed by digest. */
   manifests: Array<
@@ -333,11 +344,16 @@ class Uploader {
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Image } from "../../model/image.ts";
  * import { parseReference } from "../../model/reference.ts";
+ *
  * declare const store: BlobStore;
  * declare const image: Image;
- * const result = await pushImage(store, image, parseReference("127.0.0.1:5000/app:1"), { tlsVerify: false });
- * result.manifestDigest;
+ * const result = await pushImage(store, image, parseReference("127.0.0.1:5000/app:1"), {
+ *   tlsVerify: false,
+ * });
+ * result.reference; // "127.0.0.1:5000/app:1"
+ * result.blobs; // e.g. { uploaded: 2, mounted: 0, existing: 1 }
  * ```
  */
 export async function pushImage(
@@ -442,10 +458,15 @@ export async function pushImage(
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { ImageIndex } from "../../model/image_index.ts";
  * import { parseReference } from "../../model/reference.ts";
+ *
  * declare const store: BlobStore;
- * declare const index: ImageIndex;
- * await pushImageIndex(store, index, parseReference("127.0.0.1:5000/app:1.0"), { tlsVerify: false });
+ * declare const index: ImageIndex; // one image per platform
+ * const result = await pushImageIndex(store, index, parseReference("127.0.0.1:5000/app:1.0"), {
+ *   tlsVerify: false,
+ * });
+ * result.manifests.map((m) => m.reference); // each image by digest: "127.0.0.1:5000/app@sha256:..."
  * ```
  */
 export async function pushImageIndex(

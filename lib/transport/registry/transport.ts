@@ -43,7 +43,8 @@ const deno = (globalThis as { Deno?: DenoLike }).Deno;
  *
  * @example
  * ```ts
- * const tls = { caPem: readCaFile("/etc/registry/ca.pem") };
+ * const transport = new Transport({ caPem: readCaFile("/etc/registry/ca.pem") });
+ * readCaFile(); // the text of $DOCKWRIGHT_CA_FILE, or undefined when it is unset
  * ```
  */
 export function readCaFile(caFile?: string): string | undefined {
@@ -65,15 +66,24 @@ export function readCaFile(caFile?: string): string | undefined {
  *
  * @example
  * ```ts
- * const transport = new Transport({ caPem });
- * const res = await transport.fetch("https://registry.local/v2/", { method: "GET" });
- * transport.close();
+ * const transport = new Transport({ caPem: readCaFile("/etc/registry/ca.pem") });
+ * try {
+ *   const res = await transport.fetch("https://registry.local/v2/", { method: "GET" });
+ *   res.status; // 200 or 401 from a registry
+ * } finally {
+ *   transport.close();
+ * }
  * ```
  */
 export class Transport {
   #client?: DenoHttpClient;
   readonly #extra: Record<string, unknown> = {};
 
+  /**
+   * A transport with these TLS settings (Deno: its own HTTP client when a CA is given).
+   *
+   * @param tls an extra CA and whether to verify certificates
+   */
   constructor(readonly tls: TlsSettings = {}) {
     if (deno) {
       if (tls.caPem) {
@@ -106,7 +116,11 @@ export class Transport {
  *
  * @example
  * ```ts
- * networkProblem(error); // "fetch failed (invalid peer certificate: UnknownIssuer)"
+ * try {
+ *   await fetch("https://self-signed.badssl.com/");
+ * } catch (error) {
+ *   networkProblem(error); // e.g. "fetch failed (invalid peer certificate: UnknownIssuer)"
+ * }
  * ```
  */
 export function networkProblem(error: unknown): string {

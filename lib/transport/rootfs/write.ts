@@ -27,9 +27,11 @@ import { writeTarFile } from "../archive_file.ts";
  * @example
  * ```ts
  * import type { BlobStore } from "../../cache/blob_store.ts";
+ * import type { Image } from "../../model/image.ts";
+ *
  * declare const store: BlobStore;
  * declare const image: Image;
- * await writeRootfs(store, image, "rootfs.tar", "none");
+ * await writeRootfs(store, image, "rootfs.tar", "none"); // then: podman import rootfs.tar
  * ```
  */
 export async function writeRootfs(

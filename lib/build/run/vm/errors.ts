@@ -14,6 +14,13 @@
  * ```
  */
 export class VmSetupError extends Error {
+  /**
+   * A missing or unusable VM requirement.
+   *
+   * @param problem what is missing or broken
+   * @param remedy what to install or set
+   * @param suggestUserns whether to mention `runAsRootMode: "userns"` as a way around the VM
+   */
   constructor(problem: string, remedy: string, suggestUserns = true) {
     super(
       `runAsRoot: ${problem}; ${remedy}${
