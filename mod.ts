@@ -18,6 +18,9 @@
  * @module
  */
 
+// First: an image file run directly reports errors as the command line does (see the module).
+import "./lib/cli/direct_run.ts";
+
 export { buildImage, buildImageWithNixDb } from "./lib/dsl/build_image.ts";
 export { exportImage } from "./lib/dsl/export_image.ts";
 export type { ExportImageArgs } from "./lib/dsl/export_image.ts";
@@ -117,6 +120,23 @@ export type { IndexBuildResult } from "./lib/dsl/build.ts";
 export { ENGINES, load } from "./lib/dsl/load.ts";
 export type { Engine, LoadOptions } from "./lib/dsl/load.ts";
 export { EngineError } from "./lib/transport/engine/load.ts";
+export { diffImages, inspectImage } from "./lib/dsl/inspect.ts";
+export type { DiffOptions, InspectOptions } from "./lib/dsl/inspect.ts";
+export { formatBytes, formatDiff, formatReport, formatTree } from "./lib/inspect/format.ts";
+export type { TreeOptions } from "./lib/inspect/format.ts";
+export { inspectHtml } from "./lib/inspect/html.ts";
+export type { FileSize, ImageReport, LayerReport, StorePathSize } from "./lib/inspect/inspect.ts";
+export type {
+  ConfigChange,
+  DiffLayer,
+  DiffSide,
+  ImageDiff,
+  PathChange,
+  PathField,
+  PathState,
+} from "./lib/inspect/diff.ts";
+export type { WasteItem, WasteReport } from "./lib/inspect/stack.ts";
+export type { SizeNode } from "./lib/inspect/size_map.ts";
 // Types the public signatures above refer to (documentation only; no runtime exports).
 export type { Digest } from "./lib/codec/sha256.ts";
 export type { FromImage } from "./lib/dsl/from_image.ts";

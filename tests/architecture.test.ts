@@ -15,6 +15,7 @@ export const LEVELS: Readonly<Record<string, number>> = {
   cli: 9,
   dsl: 8,
   build: 7,
+  inspect: 7,
   transport: 6,
   store: 5,
   tree: 4,

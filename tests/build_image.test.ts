@@ -157,7 +157,10 @@ describe("buildImage", () => {
     assert.deepEqual(JSON.parse(readFileSync(join(out, "oci-layout"), "utf8")), {
       imageLayoutVersion: "1.0.0",
     });
-    assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "hello:latest");
+    assert.equal(
+      index.manifests[0].annotations["org.opencontainers.image.ref.name"],
+      "hello:latest",
+    );
     assert.equal(index.manifests[0].annotations["io.containerd.image.name"], undefined);
     assert.equal(index.manifests[0].digest, result.manifestDigest);
     for (const name of readdirSync(join(out, "blobs", "sha256"))) {

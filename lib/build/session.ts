@@ -12,6 +12,7 @@ import type { Image } from "../model/image.ts";
 import type { Encoding } from "../model/layer.ts";
 import type { Digest } from "../codec/sha256.ts";
 import { Progress } from "../host/progress.ts";
+import { noteActivity } from "../host/activity.ts";
 
 /**
  * Something a session can resolve into an image (the DSL's image values).
@@ -78,6 +79,7 @@ export class BuildSession {
 
   /** Opens a session on the store at `options.cacheDir` (created when missing). */
   static open(options: SessionOptions = {}): BuildSession {
+    noteActivity();
     const progress = options.progress instanceof Progress
       ? options.progress
       : options.progress === undefined

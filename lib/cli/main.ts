@@ -8,14 +8,17 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { BUILD_HELP, buildImages, parseBuildFlags } from "./build_command.ts";
+import { noteEntryPoint } from "./direct_run.ts";
 import { imagesOf } from "./load_images.ts";
 import { reportError } from "./report_error.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The parts of `import.meta` that {@link main} reads. */
 export interface ModuleMeta {
+  /** The module's URL (`import.meta.url`). */
   url: string;
-  main: boolean;
+  /** Optional: TypeScript's own `ImportMeta` has no `main` (Deno's, Bun's and Node's types do). */
+  main?: boolean;
 }
 
 /**
@@ -32,6 +35,7 @@ export interface ModuleMeta {
  */
 export function main(meta: ModuleMeta): void {
   if (!meta.main) return;
+  noteEntryPoint();
   // Wait until the module has finished evaluating, then read its exports.
   setTimeout(async () => {
     try {

@@ -7,6 +7,7 @@
 import process from "node:process";
 import { AttributeError, OptionError } from "../dsl/errors.ts";
 import { UsageError } from "./usage_error.ts";
+import { debugEnabled, permissionMessage } from "./direct_run.ts";
 
 /**
  * Prints `error` for a person (stack only with `DOCKWRIGHT_DEBUG=1`) and returns the exit code:
@@ -14,11 +15,17 @@ import { UsageError } from "./usage_error.ts";
  *
  * @example
  * ```ts
+ * declare const error: unknown;
  * process.exitCode = reportError(error);
  * ```
  */
 export function reportError(error: unknown): number {
-  const debug = Boolean(process.env.DOCKWRIGHT_DEBUG);
+  const debug = debugEnabled();
+  const permission = permissionMessage(error);
+  if (permission) {
+    process.stderr.write(`error: ${permission}\n`);
+    return 2;
+  }
   if (error instanceof UsageError || error instanceof OptionError) {
     process.stderr.write(`error: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ""}`);
     return 2;

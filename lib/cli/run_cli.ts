@@ -5,8 +5,11 @@
  */
 
 import process from "node:process";
-import { BUILD_HELP, buildImages, parseBuildFlags } from "./build_command.ts";
-import { loadImageFile } from "./load_images.ts";
+import { BUILD_HELP, buildFiles, parseBuildFlags } from "./build_command.ts";
+import { noteEntryPoint } from "./direct_run.ts";
+import { INIT_HELP, initCommand } from "./init_command.ts";
+import { DIFF_HELP, diffCommand } from "./commands/diff.ts";
+import { INSPECT_HELP, inspectCommand } from "./commands/inspect.ts";
 import { reportError } from "./report_error.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -18,7 +21,10 @@ export const HELP =
   `dockwright ${VERSION}: nixpkgs dockerTools as a TypeScript DSL, for Deno and Bun.
 
 Usage:
-  dockwright build FILE [options]   build the images FILE exports (see: dockwright build --help)
+  dockwright build FILE... [options]  build the images the files export (see: dockwright build --help)
+  dockwright init [DIR] [options]   write a starter image.ts (see: dockwright init --help)
+  dockwright inspect SPEC [options] what an image is made of: layers, store paths, sizes, waste
+  dockwright diff A B [options]     what differs between two images (exit 0 same, 1 different)
   dockwright help [COMMAND]         show help
   dockwright --version
 
@@ -35,13 +41,24 @@ An image file can also be run directly: deno run -A image.ts [options], bun imag
  */
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  noteEntryPoint();
   try {
     switch (command) {
       case undefined:
       case "help":
       case "-h":
       case "--help":
-        process.stdout.write(rest[0] === "build" ? BUILD_HELP : HELP);
+        process.stdout.write(
+          rest[0] === "build"
+            ? BUILD_HELP
+            : rest[0] === "init"
+            ? INIT_HELP
+            : rest[0] === "inspect"
+            ? INSPECT_HELP
+            : rest[0] === "diff"
+            ? DIFF_HELP
+            : HELP,
+        );
         return command === undefined ? 2 : 0;
       case "--version":
       case "-V":
@@ -54,15 +71,15 @@ export async function runCli(argv: string[]): Promise<number> {
           process.stdout.write(BUILD_HELP);
           return 0;
         }
-        if (flags.positionals.length !== 1) {
-          throw new UsageError(
-            "build takes exactly one image file",
-            "dockwright build image.ts [--format oci] [--out PATH]",
-          );
-        }
-        await buildImages(await loadImageFile(flags.positionals[0]), flags, flags.positionals[0]);
+        await buildFiles(flags);
         return 0;
       }
+      case "init":
+        return initCommand(rest, VERSION);
+      case "inspect":
+        return await inspectCommand(rest);
+      case "diff":
+        return await diffCommand(rest);
       default:
         throw new UsageError(
           `unknown command ${JSON.stringify(command)}`,

@@ -6,14 +6,16 @@
  *   between the runtimes; uncompressed content (diff_ids) never does.
  * - `zstd`: the host's libzstd (see `libzstd.ts`), level 3 with a content
  *   checksum on worker threads: the same bytes as `zstd -3 -T<n>`, which Nix
- *   runs, in both runtimes.
+ *   runs, in both runtimes. Without libzstd, the runtime's own zstd
+ *   (`node:zlib`) after a one-line notice: valid zstd, but other bytes, under
+ *   another {@link compressorId}.
  *
  * @module
  */
 
 import * as zlib from "node:zlib";
 import { Transform } from "node:stream";
-import { libZstdVersion, ZstdCompressor } from "./libzstd.ts";
+import { zstdCodec, ZstdCompressor } from "./libzstd.ts";
 
 /** The values of Nix's `compressor` attribute. */
 export const COMPRESSORS = ["none", "gz", "zstd"] as const;
@@ -49,8 +51,9 @@ export function createCompressor(kind: Compressor): Transform | null {
 
 /**
  * The codec behind `kind`, for cache keys: compressed bytes are reused only
- * from the same codec (another libzstd may write other bytes). Fails with a
- * {@link ZstdError} up front when zstd is asked for and libzstd is missing.
+ * from the same codec (another libzstd may write other bytes; without
+ * libzstd, node:zlib's zstd is `"zstd/zlib-<runtime>-<version>"`). Fails with
+ * a {@link ZstdError} up front when Deno lacks `--allow-ffi`.
  *
  * @example
  * ```ts
@@ -58,7 +61,7 @@ export function createCompressor(kind: Compressor): Transform | null {
  * ```
  */
 export async function compressorId(kind: Compressor): Promise<string> {
-  return kind === "zstd" ? `zstd/libzstd-${await libZstdVersion()}` : kind;
+  return kind === "zstd" ? `zstd/${await zstdCodec()}` : kind;
 }
 
 /** libzstd as a node:stream Transform (opened on first use; freed when destroyed). */

@@ -10,11 +10,20 @@
  * runs (`zstd -T$NIX_BUILD_CORES`, level 3, content checksum on). Both
  * runtimes call the same library, so they write the same bytes.
  *
+ * Without libzstd (no host library at all), the same calls are served by the
+ * runtime's own zstd (`node:zlib`), after a one-line notice on stderr: the
+ * input is cut into 8 MiB blocks, each compressed into a frame of its own
+ * (level 3, content checksum; the same bytes for any chunking of the input).
+ * That is valid zstd, which every decoder reads, but not the bytes of
+ * `zstd -T` nor the same in Deno and Bun, so {@link zstdCodec} names it
+ * apart (`zlib-deno-2.9.6`) and cache keys never mix the two.
+ *
  * @module
  */
 
 import { availableParallelism } from "node:os";
 import process from "node:process";
+import * as zlib from "node:zlib";
 
 /**
  * libzstd could not be loaded or failed: says why and what to do.
@@ -27,6 +36,12 @@ import process from "node:process";
 export class ZstdError extends Error {
   /** Stable machine-readable error code. */
   readonly code = "ZSTD";
+  /**
+   * A libzstd failure.
+   *
+   * @param message why, and what to do
+   * @param options the underlying error as `cause`
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ZstdError";
@@ -52,6 +67,8 @@ interface LibZstd {
   /** The address of a view's first byte. */
   address(view: Uint8Array): bigint;
   version: string;
+  /** Names the codec in cache keys: `libzstd-1.5.4`, or `zlib-<runtime>-<version>` for the fallback. */
+  codec: string;
 }
 
 const SYMBOLS = {
@@ -133,6 +150,122 @@ function bindLibZstd({ symbols: s, cString, address }: Ffi): LibZstd {
     errorName: (code) => cString(s.ZSTD_getErrorName(code)),
     address: (view) => BigInt(address(view)),
     version: cString(s.ZSTD_versionString()),
+    get codec() {
+      return `libzstd-${this.version}`;
+    },
+  };
+}
+
+/** The fallback's block size: each block of input becomes one zstd frame. */
+const FALLBACK_BLOCK = 8 << 20;
+
+/** One fallback stream: settings, the block being filled, and output not yet handed out. */
+interface FallbackStream {
+  params: Record<number, number>;
+  block: Uint8Array;
+  filled: number;
+  /** True once a frame was written (an empty input still gets one frame). */
+  framed: boolean;
+  queue: Uint8Array[];
+  queued: number;
+}
+
+/**
+ * {@link LibZstd} served by node:zlib's zstd (`zstdCompressSync`, one frame
+ * per block), for machines without libzstd; undefined when the runtime has no
+ * zstd either. "Addresses" are handles of views kept in a table, so the
+ * caller's structs work unchanged.
+ */
+function zlibLibZstd(): LibZstd | undefined {
+  const z = zlib as unknown as {
+    zstdCompressSync?(data: Uint8Array, options: { params: Record<number, number> }): Uint8Array;
+  };
+  const compressSync = z.zstdCompressSync;
+  if (typeof compressSync !== "function") return undefined;
+  const deno = (globalThis as Any).Deno?.version?.deno as string | undefined;
+  const runtime = deno ? `deno-${deno}` : `bun-${process.versions.bun ?? process.version}`;
+  const views = new Map<bigint, WeakRef<Uint8Array>>();
+  let next = 1n;
+  const view = (handle: bigint): Uint8Array => {
+    const v = views.get(handle)?.deref();
+    if (!v) throw new ZstdError("the zstd fallback lost a buffer (a handle was used twice)");
+    return v;
+  };
+  const words = (struct: Uint8Array) => new BigUint64Array(struct.buffer, struct.byteOffset, 3);
+  const frame = (z: FallbackStream, data: Uint8Array) => {
+    const out = compressSync(data, { params: z.params });
+    z.queue.push(out);
+    z.queued += out.length;
+    z.framed = true;
+  };
+  return {
+    createCCtx: (): FallbackStream => ({
+      params: {},
+      block: new Uint8Array(FALLBACK_BLOCK),
+      filled: 0,
+      framed: false,
+      queue: [],
+      queued: 0,
+    }),
+    freeCCtx: (cctx) => {
+      const z = cctx as FallbackStream;
+      z.queue = [];
+      z.block = new Uint8Array(0);
+    },
+    setParameter: (cctx, param, value) => {
+      // nbWorkers: one thread here; the output never depends on it anyway.
+      if (param !== ZSTD_c_nbWorkers) (cctx as FallbackStream).params[param] = value;
+      return 0n;
+    },
+    compressStream2: (cctx, out, input, op) => {
+      const z = cctx as FallbackStream;
+      const inp = words(input);
+      if (inp[2] < inp[1]) {
+        const data = view(inp[0]).subarray(Number(inp[2]), Number(inp[1]));
+        views.delete(inp[0]);
+        for (let o = 0; o < data.length;) {
+          const n = Math.min(data.length - o, z.block.length - z.filled);
+          z.block.set(data.subarray(o, o + n), z.filled);
+          z.filled += n;
+          o += n;
+          if (z.filled === z.block.length) {
+            frame(z, z.block);
+            z.filled = 0;
+          }
+        }
+        inp[2] = inp[1];
+      }
+      if (op === ZSTD_e_end && (z.filled > 0 || !z.framed)) {
+        frame(z, z.block.subarray(0, z.filled));
+        z.filled = 0;
+      }
+      const dst = words(out);
+      const target = view(dst[0]);
+      let pos = Number(dst[2]);
+      while (z.queue.length > 0 && pos < Number(dst[1])) {
+        const head = z.queue[0];
+        const n = Math.min(head.length, Number(dst[1]) - pos);
+        target.set(head.subarray(0, n), pos);
+        pos += n;
+        z.queued -= n;
+        if (n === head.length) z.queue.shift();
+        else z.queue[0] = head.subarray(n);
+      }
+      dst[2] = BigInt(pos);
+      return BigInt(z.queued);
+    },
+    isError: () => false,
+    errorName: () => "",
+    address: (v) => {
+      const handle = next++;
+      views.set(handle, new WeakRef(v));
+      if (views.size > 64) {
+        for (const [h, ref] of views) if (!ref.deref()) views.delete(h);
+      }
+      return handle;
+    },
+    version: `node:zlib (${runtime})`,
+    codec: `zlib-${runtime}`,
   };
 }
 
@@ -167,11 +300,21 @@ function loadLibZstd(): Promise<LibZstd> {
         reasons.push(`${path}: ${message}`);
       }
     }
-    throw new ZstdError(
-      `zstd compression needs the libzstd shared library, which could not be loaded (${
-        reasons.join("; ")
-      }): ${HOW_TO_INSTALL}`,
+    const fallback = zlibLibZstd();
+    if (!fallback) {
+      throw new ZstdError(
+        `zstd compression needs the libzstd shared library, which could not be loaded (${
+          reasons.join("; ")
+        }): ${HOW_TO_INSTALL}`,
+      );
+    }
+    process.stderr.write(
+      `dockwright: libzstd not found, so zstd comes from ${
+        fallback.codec.startsWith("zlib-deno") ? "Deno" : "Bun"
+      }'s own zstd (node:zlib): valid, but not the bytes of \`zstd -T\` (libzstd, as Nix runs it); ` +
+        `for those, ${HOW_TO_INSTALL}\n`,
     );
+    return fallback;
   })().catch((e) => {
     loaded = undefined; // A later call may succeed (e.g. after the library is installed).
     throw e;
@@ -189,6 +332,19 @@ function loadLibZstd(): Promise<LibZstd> {
  */
 export async function libZstdVersion(): Promise<string> {
   return (await loadLibZstd()).version;
+}
+
+/**
+ * The zstd codec for cache keys: `libzstd-<version>`, or, without libzstd,
+ * `zlib-<runtime>-<version>` (node:zlib's zstd, whose bytes differ).
+ *
+ * @example
+ * ```ts
+ * await zstdCodec(); // "libzstd-1.5.4"
+ * ```
+ */
+export async function zstdCodec(): Promise<string> {
+  return (await loadLibZstd()).codec;
 }
 
 /** Output is collected in a buffer of this size (by default). */

@@ -8,7 +8,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import process from "node:process";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { BuildSession } from "../build/session.ts";
@@ -377,7 +377,7 @@ export async function buildIntoCache(
 export async function streamImage(
   image: ImageDefinition,
   options: Omit<BuildOptions, "format" | "out" | "compressor"> = {},
-  output: NodeJS.WritableStream = process.stdout,
+  output: Writable = process.stdout,
 ): Promise<BuildResult> {
   const session = sessionOf(options, "none");
   const built = await resolveNamed(session, image, options.repoTag);
@@ -385,10 +385,10 @@ export async function streamImage(
   try {
     await pipeline(
       Readable.from(writeTar(dockerArchiveEntries(session.store, [encoded]))),
-      output as NodeJS.WritableStream,
+      output,
     );
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+    if ((error as { code?: string }).code !== "EPIPE") throw error;
   }
   return summary(session, encoded, "docker-archive", "-");
 }

@@ -1,0 +1,184 @@
+/**
+ * `dockwright inspect SPEC`: what an image is made of, as text, a tree of
+ * sizes with bars (`--tree`), JSON (`--json`) or a page with a zoomable map
+ * (`--html FILE`). Also the flags `inspect` and `diff` share.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { inspectImage, type InspectOptions } from "../../dsl/inspect.ts";
+import { checkOutputFolder, writeFileAtomicallySync } from "../../host/atomic.ts";
+import { formatReport, formatTree } from "../../inspect/format.ts";
+import { inspectHtml } from "../../inspect/html.ts";
+import type { OpenImageOptions } from "../../dsl/open_image.ts";
+import type { Platform } from "../../model/platform.ts";
+import { UsageError } from "../usage_error.ts";
+
+/** Help text of `inspect`. */
+export const INSPECT_HELP =
+  `Show what an image is made of: digests, platform, config, history, and per
+layer its blobs, sizes, files, store paths and biggest files; the biggest files
+of the final file system and the waste (bytes overwritten, deleted or stored in
+several layers) with an efficiency figure.
+
+Usage:
+  dockwright inspect SPEC [options]
+
+SPEC is a docker-archive (plain, .gz or .zst: Nix's, skopeo's, podman save's or
+dockwright's), an OCI layout folder or archive (oci:PATH[:TAG], oci-archive:PATH),
+a registry image (docker://REF or registry/repository[:tag|@digest]), or an export
+of an image file (image.ts, image.ts#name), which is built first.
+
+Options:
+      --json              the report as JSON on stdout
+      --tree              the image as a tree of sizes with bars: layers, store paths
+                          and top folders, folders
+      --depth N           levels of --tree below the image (default 3)
+      --html FILE         write one self-contained page with a zoomable map of the
+                          image by size, the layers, config and history (it loads
+                          nothing from the network); prints nothing else unless
+                          --json or --tree is given
+      --top N             biggest files and waste items to list (default 10)
+      --platform P        OS/ARCH[/VARIANT] of a multi-platform image (default: this
+                          machine's)
+      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or
+                          $XDG_CACHE_HOME/dockwright)
+      --creds USER:PASS   registry credentials (default: DOCKWRIGHT_REGISTRY_USER/_PASSWORD,
+                          then podman/docker auth files)
+      --tls-verify=false  allow plain HTTP (and, under Bun, unverified TLS)
+      --ca-file PATH      extra CA certificates (PEM) for registries
+  -q, --quiet             no progress on stderr
+  -h, --help              show this help
+
+Layers are read as streams: memory holds their file headers, not their contents.
+Exit codes: 0 shown, 1 the image cannot be read, 2 bad usage.
+`;
+
+/** The options `inspect` and `diff` share, as `parseArgs` takes them. */
+export const IMAGE_OPTIONS = {
+  "cache-dir": { type: "string" },
+  platform: { type: "string" },
+  creds: { type: "string" },
+  "tls-verify": { type: "string" },
+  "ca-file": { type: "string" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Open options from the shared flags' values.
+ *
+ * @example
+ * ```ts
+ * openOptionsOf({ platform: "linux/arm64", "tls-verify": "false" });
+ * // { platform: { os: "linux", architecture: "arm64" }, tlsVerify: false, ... }
+ * ```
+ */
+export function openOptionsOf(v: Record<string, string | boolean | undefined>): OpenImageOptions {
+  const options: OpenImageOptions = {};
+  if (typeof v["cache-dir"] === "string") options.cacheDir = v["cache-dir"];
+  if (v.quiet) options.progress = false;
+  if (typeof v.platform === "string") options.platform = parsePlatform(v.platform);
+  const tls = v["tls-verify"];
+  if (tls !== undefined) {
+    if (tls !== "true" && tls !== "false") {
+      throw new UsageError(
+        `--tls-verify takes true or false (got ${JSON.stringify(tls)})`,
+        "e.g. --tls-verify=false",
+      );
+    }
+    options.tlsVerify = tls === "true";
+  }
+  if (typeof v.creds === "string") {
+    if (v.creds.indexOf(":") <= 0) {
+      throw new UsageError(
+        "--creds must look like USER:PASSWORD",
+        "or set DOCKWRIGHT_REGISTRY_USER and DOCKWRIGHT_REGISTRY_PASSWORD",
+      );
+    }
+    options.creds = v.creds;
+  }
+  if (typeof v["ca-file"] === "string") options.caFile = v["ca-file"];
+  return options;
+}
+
+function parsePlatform(text: string): Platform {
+  const [os, architecture, variant, ...rest] = text.split("/");
+  if (!os || !architecture || rest.length > 0) {
+    throw new UsageError(
+      `--platform ${JSON.stringify(text)} is not OS/ARCH[/VARIANT]`,
+      "e.g. --platform linux/arm64",
+    );
+  }
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`${flag} takes a whole number (got ${JSON.stringify(value)})`);
+  }
+  return n;
+}
+
+/**
+ * Runs `dockwright inspect` with `argv` (the arguments after `inspect`) and
+ * returns the exit code; errors are thrown for the caller to report.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await inspectCommand(["./hello.tar", "--json"]);
+ * ```
+ */
+export async function inspectCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...IMAGE_OPTIONS,
+        tree: { type: "boolean" },
+        depth: { type: "string" },
+        html: { type: "string" },
+        top: { type: "string" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message, "see dockwright inspect --help");
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(INSPECT_HELP);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    throw new UsageError(
+      `inspect takes exactly one image (got ${parsed.positionals.length})`,
+      "dockwright inspect ./image.tar [--json] [--tree] [--html page.html]",
+    );
+  }
+  const depth = positiveInt(v.depth, "--depth", 3);
+  const top = positiveInt(v.top, "--top", 10);
+  const options: InspectOptions = {
+    ...openOptionsOf(v),
+    top,
+    map: Boolean(v.tree || v.html),
+  };
+  if (v.html) checkOutputFolder(resolve(v.html));
+  const report = await inspectImage(parsed.positionals[0], options);
+  if (v.html) {
+    const target = resolve(v.html);
+    writeFileAtomicallySync(target, new TextEncoder().encode(inspectHtml(report)));
+    if (!v.quiet) process.stderr.write(`wrote ${v.html}\n`);
+  }
+  if (v.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  if (v.tree) process.stdout.write(formatTree(report.map!, { depth, top }));
+  if (!v.json && !v.tree && !v.html) process.stdout.write(formatReport(report));
+  return 0;
+}

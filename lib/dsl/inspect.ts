@@ -1,0 +1,89 @@
+/**
+ * `inspectImage` and `diffImages`: see inside any image dockwright can open
+ * (archives, OCI layouts, registries, image files, image values). The
+ * analysis itself lives in `lib/inspect/`.
+ *
+ * @module
+ */
+
+import { BuildSession } from "../build/session.ts";
+import { diffStored, type ImageDiff } from "../inspect/diff.ts";
+import { type ImageReport, inspectStored } from "../inspect/inspect.ts";
+import type { ImageDefinition } from "./image_definition.ts";
+import { openImage, type OpenImageOptions } from "./open_image.ts";
+
+/** Options of {@link inspectImage}. */
+export interface InspectOptions extends OpenImageOptions {
+  /** How many biggest files and waste items to list, per layer and for the image. Default 10. */
+  top?: number;
+  /** Also build the size tree (`report.map`) that `inspectHtml` and `formatTree` draw. Default false. */
+  map?: boolean;
+}
+
+/** Options of {@link diffImages}. */
+export type DiffOptions = OpenImageOptions;
+
+function describe(spec: string | ImageDefinition): string {
+  return typeof spec === "string" ? spec : `${spec.name}${spec.tag ? `:${spec.tag}` : ""}`;
+}
+
+/**
+ * Opens `spec` (as {@link openImage} does) and reports what it is made of:
+ * manifest and config digests, platform, config, history, and per layer its
+ * digests, compressed and uncompressed size, member counts, store paths and
+ * biggest files; then the biggest files of the final file system and the
+ * waste (bytes overwritten, deleted or stored twice) with dive's efficiency.
+ * Layers are read as streams; memory holds their headers only.
+ *
+ * @example
+ * ```ts
+ * const report = await inspectImage("./hello.tar", { top: 5 });
+ * for (const layer of report.layers) {
+ *   console.log(layer.number, layer.size, layer.storePaths.length);
+ * }
+ * console.log(`efficiency ${(report.waste.efficiency * 100).toFixed(1)}%`);
+ * ```
+ */
+export async function inspectImage(
+  spec: string | ImageDefinition,
+  options: InspectOptions = {},
+): Promise<ImageReport> {
+  const session = options.session ??
+    BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
+  const image = await openImage(spec, { ...options, session });
+  return await inspectStored(session.store, image, {
+    top: options.top,
+    map: options.map,
+    progress: session.progress,
+    source: describe(spec),
+  });
+}
+
+/**
+ * Opens two images and compares them: layers shared and not, the paths of
+ * their file systems added, removed or changed (type, mode, owner, size,
+ * content, link target), store paths added and removed, and config keys.
+ * `same` is true when config and layers are equal; the layers are only read
+ * when they differ.
+ *
+ * @example
+ * ```ts
+ * const diff = await diffImages("./app-1.tar", "./app-2.tar");
+ * console.log(diff.paths.length, "paths differ");
+ * console.log(diff.same ? "same image" : "different");
+ * ```
+ */
+export async function diffImages(
+  a: string | ImageDefinition,
+  b: string | ImageDefinition,
+  options: DiffOptions = {},
+): Promise<ImageDiff> {
+  const session = options.session ??
+    BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
+  const imageA = await openImage(a, { ...options, session });
+  const imageB = await openImage(b, { ...options, session });
+  return await diffStored(session.store, imageA, imageB, {
+    progress: session.progress,
+    sources: [describe(a), describe(b)],
+  });
+}
