@@ -705,8 +705,11 @@ export async function buildFiles(flags: BuildFlags): Promise<void> {
     files.push(...matched);
   }
   const images: NamedImage[] = [];
-  for (const file of [...new Set(files.map((f) => resolve(f)))]) {
-    images.push(...await loadImageFile(file));
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (seen.has(resolve(file))) continue;
+    seen.add(resolve(file));
+    images.push(...await loadImageFile(file)); // errors name the file as given
   }
   await buildImages(images, flags);
 }
