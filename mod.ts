@@ -145,3 +145,5 @@ export type { Credentials, CredsOption } from "./lib/transport/registry/credenti
 export type { BlobRef, BlobStore } from "./lib/cache/blob_store.ts";
 export type { Progress } from "./lib/host/progress.ts";
 export type { EntryType } from "./lib/tar/entry.ts";
+export { InputError, inputLimits, LIMITS } from "./lib/host/input_limits.ts";
+export type { InputLimits, LimitSpec } from "./lib/host/input_limits.ts";

@@ -43,7 +43,13 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, "dist", "npm");
 
 /** The package's entry points (everything else is reached from them). */
-export const ENTRIES = ["mod.ts", "cli.ts", "lib/cache/layer_worker.ts", "lib/cli/launcher.ts"];
+export const ENTRIES = [
+  "mod.ts",
+  "cli.ts",
+  "lib/cache/layer_worker.ts",
+  "lib/store/store_layer_worker.ts",
+  "lib/cli/launcher.ts",
+];
 
 /** The `bin` file, relative to the package root. */
 export const BIN = "dist/npm/lib/cli/launcher.js";

@@ -47,7 +47,8 @@ for t in "${targets[@]}"; do
   # for 3 MB more; plain --bytecode is CommonJS, where import.meta.url becomes the
   # build machine's source path and the executable cannot find its layer worker.)
   bun build --compile --minify --target="bun-$t" \
-    lib/cli/compiled/main.ts lib/cli/compiled/layer_worker.ts --outfile "$out/dockwright-$t"
+    lib/cli/compiled/main.ts lib/cli/compiled/layer_worker.ts lib/cli/compiled/store_layer_worker.ts \
+    --outfile "$out/dockwright-$t"
 done
 (cd "$out" && sha256sum dockwright-* >SHA256SUMS)
 

@@ -10,22 +10,16 @@
  * @module
  */
 
-import type { BlobRef } from "../cache/blob_store.ts";
 import type { BuildSession } from "./session.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
-import { hasLayer, recordEncoding } from "../cache/layer_encodings.ts";
+import { findLayer, rememberLayer } from "../cache/layer_cache.ts";
+import { recordEncoding } from "../cache/layer_encodings.ts";
 import { type ProgressCallback, storeTarStream } from "../cache/store_tar_stream.ts";
 import { compressorId } from "../codec/compress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { writeTar } from "../tar/writer.ts";
 import type { Layer } from "../model/layer.ts";
-
-/** What the cache remembers about a layer fingerprint (`blobs`: records written before encodings were kept apart). */
-interface LayerRecord {
-  diffId: Digest;
-  blobs?: Partial<Record<string, BlobRef>>;
-}
 
 /** Options of {@link writeLayer}. */
 export interface WriteLayerOptions {
@@ -68,13 +62,8 @@ export async function writeLayer(
     extra: options.fingerprintExtra ?? null,
   });
   const layer = (diffId: Digest): Layer => ({ diffId, comment: options.comment });
-  const record = fingerprint ? store.getRecord<LayerRecord>("layers", fingerprint) : undefined;
-  if (record) {
-    for (const [codec, blob] of Object.entries(record.blobs ?? {})) {
-      if (blob && store.has(blob.digest)) recordEncoding(store, record.diffId, codec, blob);
-    }
-    if (hasLayer(store, layer(record.diffId))) return layer(record.diffId);
-  }
+  const found = fingerprint ? findLayer(store, fingerprint) : undefined;
+  if (found) return layer(found);
   const { diffId, blob } = await storeTarStream(
     store,
     (pool) => writeTar(entries, { recordSize, pool }),
@@ -84,7 +73,7 @@ export async function writeLayer(
     true,
   );
   recordEncoding(store, diffId, await compressorId(encoding), blob);
-  if (fingerprint) store.putRecord("layers", fingerprint, { diffId } satisfies LayerRecord);
+  if (fingerprint) rememberLayer(store, fingerprint, diffId);
   session.markBuilt(diffId);
   return layer(diffId);
 }

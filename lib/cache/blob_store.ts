@@ -12,8 +12,12 @@
  */
 
 import {
+  chmodSync,
+  constants,
+  copyFileSync,
   createReadStream,
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -22,11 +26,11 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type Digest, digestOf, isDigest } from "../codec/sha256.ts";
-import { discardTemp, releaseTemp, tempPathFor } from "../host/temp_files.ts";
+import { discardTemp, releaseTemp, sweepDeadTemps, tempPathFor } from "../host/temp_files.ts";
 
 /** A blob's identity: its digest and byte size. */
 export interface BlobRef {
@@ -50,6 +54,20 @@ export function defaultCacheDir(): string {
   if (env.DOCKWRIGHT_CACHE_DIR) return env.DOCKWRIGHT_CACHE_DIR;
   const base = env.XDG_CACHE_HOME || join(homedir(), ".cache");
   return join(base, "dockwright");
+}
+
+/**
+ * True when a blob may be handed out as a hard link: its mode (0444) then
+ * keeps a write through the output from changing the cache. Not for root,
+ * whom modes do not stop: root gets copies.
+ *
+ * @example
+ * ```ts
+ * linksAreSafe(); // false when running as root
+ * ```
+ */
+export function linksAreSafe(): boolean {
+  return process.getuid?.() !== 0;
 }
 
 /**
@@ -77,9 +95,24 @@ export class BlobStore {
     return store;
   }
 
-  /** Temp files older than a day come from killed processes; nobody will finish them. */
+  /**
+   * The store at `root`, which {@link BlobStore.open} has opened in this
+   * process: no folder is created or swept (for worker threads).
+   */
+  static attach(root: string): BlobStore {
+    return new BlobStore(root);
+  }
+
+  /**
+   * Temp files of processes that are gone (killed, crashed) are removed: in
+   * the store's `tmp/` and in the system's temp folder (work folders of
+   * layers and exports). Temp files older than a day are removed too, whoever
+   * made them (another machine sharing the cache); nobody will finish them.
+   */
   #sweepStaleTemps(): void {
     const dir = join(this.root, "tmp");
+    sweepDeadTemps(dir);
+    sweepDeadTemps(tmpdir());
     const cutoff = Date.now() - 24 * 3600 * 1000;
     for (const name of readdirSync(dir)) {
       try {
@@ -115,17 +148,52 @@ export class BlobStore {
 
   /**
    * Moves a finished temp file into place under `digest`. The caller computed
-   * `digest` from the bytes as it wrote them.
+   * `digest` from the bytes as it wrote them. Blobs are read-only (0444):
+   * outputs may hard-link them (see `oci_layout/write.ts`), and a write
+   * through such a link then fails instead of changing the cache.
    */
   commit(tempFile: string, digest: Digest): BlobRef {
     const target = this.blobPath(digest);
     if (existsSync(target)) {
       discardTemp(tempFile);
     } else {
+      chmodSync(tempFile, 0o444);
       renameSync(tempFile, target);
       releaseTemp(tempFile);
     }
     return { digest, size: this.size(digest) };
+  }
+
+  /**
+   * Puts the blob `digest` at `target` (a path that does not exist yet) for
+   * an output such as an OCI layout's `blobs/sha256/`: a hard link to the
+   * read-only blob (no bytes copied) when {@link linksAreSafe}, else, or when
+   * the link fails (another file system), a copy (a reflink where the file
+   * system can) that the user may change (0644). Returns which it made.
+   */
+  place(digest: Digest, target: string): "link" | "copy" {
+    const source = this.blobPath(digest);
+    if (linksAreSafe()) {
+      try {
+        // Blobs of older caches may still be writable.
+        if ((statSync(source).mode & 0o222) !== 0) chmodSync(source, 0o444);
+        linkSync(source, target);
+        return "link";
+      } catch {
+        // Another file system, or too many links: copy.
+      }
+    }
+    this.copyOut(digest, target);
+    return "copy";
+  }
+
+  /**
+   * Copies the blob `digest` to `target` (a reflink where the file system
+   * can): a file of the user's own (0644), unlike the read-only blob.
+   */
+  copyOut(digest: Digest, target: string): void {
+    copyFileSync(this.blobPath(digest), target, constants.COPYFILE_FICLONE);
+    chmodSync(target, 0o644);
   }
 
   /** Stores small bytes (configs, manifests) and returns their reference. */

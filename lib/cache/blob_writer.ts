@@ -48,13 +48,18 @@ export class BlobWriter {
   #failure: Error | undefined;
   #ended: Promise<unknown> | undefined;
 
-  constructor(path: string | null, readonly compressor: Compressor) {
+  /**
+   * A writer to `path` in `compressor`; `zstdThreads` is libzstd's worker
+   * count (default: one per core, at most 8), which never changes the bytes:
+   * writers that run side by side, one per core, take one each.
+   */
+  constructor(path: string | null, readonly compressor: Compressor, zstdThreads?: number) {
     if (path === null && compressor !== "none") {
       throw new TypeError("a compressed blob needs a path");
     }
     this.#fd = path === null ? null : openSync(path, "w");
     if (compressor === "zstd") {
-      this.#zstd = ZstdCompressor.open();
+      this.#zstd = ZstdCompressor.open(3, zstdThreads);
       this.#zstd.catch(() => {}); // reported by write/finish
       this.#compress = null;
       return;

@@ -10,7 +10,8 @@ import { closeSync, openSync } from "node:fs";
 import { writeAll } from "../host/write_all.ts";
 import type { BlobRef, BlobStore } from "./blob_store.ts";
 import type { Compressor } from "../codec/compress.ts";
-import { decompress, detectCompression } from "../codec/decompress.ts";
+import { decompress, type DecompressOptions, detectCompression } from "../codec/decompress.ts";
+import { checkFreeSpace, FREE_SPACE_CHECK_BYTES, inputLimits } from "../host/input_limits.ts";
 import { type Digest, Sha256Counter } from "../codec/sha256.ts";
 import { discardTemp } from "../host/temp_files.ts";
 
@@ -31,7 +32,8 @@ export class DigestMismatchError extends Error {
 
 /**
  * Writes `source` into the store, verifying `expected` digest and size when given.
- * Nothing is kept when verification fails.
+ * Nothing is kept when verification fails, or when the disk the store is on
+ * would keep less than `minFreeBytes` free (see `host/input_limits.ts`).
  *
  * @example
  * ```ts
@@ -73,9 +75,17 @@ export async function ingestBlob(
   const hash = new Sha256Counter();
   let head: Uint8Array | undefined;
   const fd = openSync(tmp, "w");
+  const minFree = inputLimits().minFreeBytes;
+  let sinceCheck = FREE_SPACE_CHECK_BYTES;
   try {
     for await (const chunk of source) {
       if (!head) head = chunk.slice(0, 8);
+      sinceCheck += chunk.length;
+      if (sinceCheck >= FREE_SPACE_CHECK_BYTES) {
+        // A foreign blob must not fill the disk the cache is on.
+        checkFreeSpace(tmp, options.what, "writing it into the cache", minFree);
+        sinceCheck = 0;
+      }
       hash.update(chunk);
       writeAll(fd, chunk);
       if (expected?.size !== undefined && hash.size > expected.size) {
@@ -115,7 +125,9 @@ async function compressionOf(store: BlobStore, digest: Digest): Promise<Compress
 
 /**
  * The diff_id (sha256 of the uncompressed content) of a stored blob, computed
- * once and remembered in the store.
+ * once and remembered in the store. `options` name the blob in errors and
+ * count what it expands to against a budget (a decompression bomb is
+ * refused while it is read).
  *
  * @example
  * ```ts
@@ -125,12 +137,16 @@ async function compressionOf(store: BlobStore, digest: Digest): Promise<Compress
  * const diffId = await diffIdOf(store, blob);
  * ```
  */
-export async function diffIdOf(store: BlobStore, blob: IngestedBlob): Promise<Digest> {
+export async function diffIdOf(
+  store: BlobStore,
+  blob: IngestedBlob,
+  options: DecompressOptions = {},
+): Promise<Digest> {
   if (blob.compressor === "none") return blob.digest;
   const known = store.getRecord<{ diffId: Digest }>("diffids", blob.digest.slice(7));
   if (known) return known.diffId;
   const hash = new Sha256Counter();
-  for await (const chunk of decompress(store.read(blob.digest))) hash.update(chunk);
+  for await (const chunk of decompress(store.read(blob.digest), options)) hash.update(chunk);
   const diffId = hash.digest();
   store.putRecord("diffids", blob.digest.slice(7), { diffId });
   return diffId;

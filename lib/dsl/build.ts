@@ -23,6 +23,7 @@ import { writeOciArchive, writeOciIndex, writeOciLayout } from "../transport/oci
 import type { Platform } from "../model/platform.ts";
 import { type IndexDefinition, isIndexDefinition } from "./image_index.ts";
 import { writeTar } from "../tar/writer.ts";
+import { writeTarTo } from "../transport/archive_file.ts";
 import { checkOutputFolder, writeAtomically } from "../host/atomic.ts";
 import { shellQuote } from "../host/shell.ts";
 import { OptionError } from "./errors.ts";
@@ -382,11 +383,14 @@ export async function streamImage(
   const session = sessionOf(options, "none");
   const built = await resolveNamed(session, image, options.repoTag);
   const encoded = await encodeImage(session.store, built, { kind: "tar" });
+  const entries = dockerArchiveEntries(session.store, [encoded]);
   try {
-    await pipeline(
-      Readable.from(writeTar(dockerArchiveEntries(session.store, [encoded]))),
-      output,
-    );
+    if (output === process.stdout) {
+      // Straight from the store's blobs to stdout: no stream copies or allocates per chunk.
+      await writeTarTo(output, 1, entries);
+    } else {
+      await pipeline(Readable.from(writeTar(entries)), output);
+    }
   } catch (error) {
     if ((error as { code?: string }).code !== "EPIPE") throw error;
   }

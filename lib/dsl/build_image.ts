@@ -14,6 +14,7 @@
 import { type Compressor, COMPRESSORS } from "../codec/compress.ts";
 import { sha256Hex } from "../codec/sha256.ts";
 import { jqBytes, nixJsonOrder } from "../model/config_json.ts";
+import { namingSource } from "../model/errors.ts";
 import { configFileOf, type Image } from "../model/image.ts";
 import type { ImageConfig } from "../model/image_config.ts";
 import { writeLayer } from "../build/write_layer.ts";
@@ -286,13 +287,19 @@ class BuildImageDefinition extends ImageDefinition {
     context.progress.begin(
       `${this.imageName}: unpacking ${base?.layers.length ?? 0} base layer(s) for runAsRoot`,
     );
-    const lower = base
-      ? await flattenLayers(context.store, base.layers, {
-        spillDir,
-        dedupeKeepLast: true,
-        onBytes: (n) => context.progress.add(n),
-      })
-      : new FileTree();
+    let lower: FileTree;
+    try {
+      lower = base
+        ? await flattenLayers(context.store, base.layers, {
+          spillDir,
+          dedupeKeepLast: true,
+          onBytes: (n) => context.progress.add(n),
+        })
+        : new FileTree();
+    } catch (error) {
+      // A base layer that cannot be applied: say which base.
+      throw namingSource(error, this.#from?.kind === "path" ? this.#from.path : undefined);
+    }
     context.progress.end();
     // rsync --chown=0:0 into the overlay's upper folder.
     for (const [, node] of upper.walk()) {

@@ -95,6 +95,7 @@ class ExportImage extends Artifact {
       compressor ?? "none",
       context.progress,
       this.name,
+      this.#from.kind === "path" ? this.#from.path : undefined,
     );
     return {
       name: this.name,

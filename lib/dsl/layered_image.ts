@@ -35,7 +35,7 @@ import { autoLayer, layerBudget, runPipeline, validatePipeline } from "../store/
 import { narSizeOfFile, narSizeOfFlatDir } from "../store/nar_size.ts";
 import { queryNixClosure } from "../store/nix_store.ts";
 import { nixDbScript } from "../build/run/nix_db.ts";
-import { storeLayerEntries } from "../store/store_layer.ts";
+import { buildStoreLayers, prestartStoreLayerWorkers } from "../store/store_layer_build.ts";
 import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
 import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import type { FileTree } from "../tree/file_tree.ts";
@@ -513,6 +513,24 @@ class LayeredImageDefinition extends ImageDefinition {
     });
   }
 
+  /**
+   * With a closure graph of 32 MiB or more, starts the store-layer workers
+   * now: they load their code while the customisation layer is built and
+   * the closure split.
+   */
+  #prestartWorkers(): void {
+    const given = this.#args.closureGraph;
+    if (given === null || given === undefined || this.#args.includeStorePaths === false) return;
+    if (this.#contents.storePaths.length === 0) return;
+    try {
+      const graph = typeof given === "string" ? this.#loadGraph(given) : given;
+      const bytes = graph.reduce((n, node) => n + (Number(node.narSize) || 0), 0);
+      if (bytes >= 32 << 20) prestartStoreLayerWorkers();
+    } catch {
+      // A bad graph is reported where it is read.
+    }
+  }
+
   async resolve(context: BuildContext): Promise<Image> {
     const args = this.#args;
     const created = resolveTimestamp(args.created ?? "1970-01-01T00:00:01Z");
@@ -521,6 +539,7 @@ class LayeredImageDefinition extends ImageDefinition {
     const base = this.#from ? await loadBaseImage(context, this.#from) : null;
     const architecture = args.architecture ?? hostArchitecture();
     const config = (args.config ?? {}) as Record<string, unknown>;
+    this.#prestartWorkers();
     const custom = await this.#customisationLayer(context);
 
     const includeStore = args.includeStorePaths ?? true;
@@ -533,8 +552,10 @@ class LayeredImageDefinition extends ImageDefinition {
       ? [...new Set([...this.#contents.storePaths, ...configRefs, ...customRefs])].sort()
       : [];
     let storeGroups: string[][] = [];
+    const narSizes = new Map<string, number>();
     if (roots.length > 0) {
       const graph = this.#graph(roots);
+      for (const node of graph) narSizes.set(node.path, node.narSize);
       // The two small store paths Nix's layering also sees (§9): they count while auto-layer splits.
       const baseJsonPath = `${this.#storeDir}/${storeHash(configJson)}-${this.baseName}-base.json`;
       const customPath = `${this.#storeDir}/${
@@ -581,19 +602,20 @@ class LayeredImageDefinition extends ImageDefinition {
       storeRoot: args.storeRoot ?? "",
       storeDir: this.#storeDir,
     };
-    const storeLayers: Layer[] = [];
-    for (const [i, paths] of storeGroups.entries()) {
-      context.progress.begin(`${this.imageName}: store layer ${i + 1}/${storeGroups.length}`);
-      const layer = await writeLayer(
-        context,
-        storeLayerEntries(paths, settings),
-        {
-          onBytes: (n) => context.progress.add(n),
-        },
-      );
-      context.progress.end();
-      storeLayers.push({ ...layer, comment: JSON.stringify(paths) });
-    }
+    // The store layers are independent: built (or found) at once, one per core.
+    context.progress.begin(`${this.imageName}: ${storeGroups.length} store layers`);
+    const built = await buildStoreLayers(context.store, storeGroups, settings, {
+      encoding: context.layerEncoding,
+      onBytes: (n) => context.progress.add(n),
+      sizes: storeGroups.map((paths) =>
+        paths.reduce((n, path) => n + (narSizes.get(path) ?? 0), 0)
+      ),
+    });
+    context.progress.end();
+    const storeLayers: Layer[] = built.map((result, i) => {
+      if (result.built) context.markBuilt(result.diffId);
+      return { diffId: result.diffId, comment: JSON.stringify(storeGroups[i]) };
+    });
     const baseLayers = base?.layers ?? [];
     const customLayer: Layer = { ...custom.layer, archiveMode: 0o444, archiveOwnerName: "root" };
     const layers = [...baseLayers, ...storeLayers, customLayer];

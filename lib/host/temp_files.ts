@@ -6,12 +6,20 @@
  * Ctrl-C (SIGINT) or SIGTERM removes them before the process exits: an
  * interrupted build leaves no half-written file behind.
  *
+ * A process killed outright (`kill -9`, a crash) cannot clean up, so every
+ * temporary name carries its owner: `.<name>.dockwright-<pid>-<host>-<random>`,
+ * where `<host>` tells this machine and pid namespace from another sharing
+ * the folder. The first temporary path a process makes in a folder (and
+ * {@link sweepDeadTemps}) removes the temporary files there whose owner is
+ * gone, so the next run leaves nothing behind.
+ *
  * @module
  */
 
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readlinkSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 
@@ -59,20 +67,85 @@ function installHandlers(): void {
   }
 }
 
+/** This machine and pid namespace, as 6 hex digits: a pid means this process only here. */
+function hostTag(): string {
+  let ns = "";
+  try {
+    ns = readlinkSync("/proc/self/ns/pid");
+  } catch {
+    // No /proc (macOS): the host name alone.
+  }
+  return createHash("sha256").update(`${hostname()}\0${ns}`).digest("hex").slice(0, 6);
+}
+
+let ownTag: string | undefined;
+const TEMP_NAME = /^\..*\.dockwright-(\d+)-([0-9a-f]{6})-[0-9a-f]{8}$/;
+const swept = new Set<string>();
+
+/** True when process `pid` exists (a zombie counts; a pid we may not signal counts too). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
 /**
- * A fresh temporary path beside `target` (same directory, so a rename is atomic),
- * removed automatically on SIGINT/SIGTERM until {@link releaseTemp} is called.
+ * Removes the temporary files and folders in `dir` whose owner process is
+ * gone (killed with `kill -9`, crashed): only names this module makes, with
+ * this machine's tag, and a pid that no longer runs. Returns what it removed.
  *
  * @example
  * ```ts
- * const tmp = tempPathFor("/out/image.tar"); // "/out/.image.tar.dockwright-1a2b3c4d"
+ * sweepDeadTemps("/home/me/.cache/dockwright/tmp"); // e.g. [".blob.dockwright-4242-a1b2c3-1a2b3c4d"]
+ * ```
+ */
+export function sweepDeadTemps(dir: string): string[] {
+  ownTag ??= hostTag();
+  swept.add(dir);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || m[2] !== ownTag) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      removeTree(join(dir, name));
+      removed.push(name);
+    } catch {
+      // Another process may be removing it too.
+    }
+  }
+  return removed;
+}
+
+/**
+ * A fresh temporary path beside `target` (same directory, so a rename is atomic),
+ * removed automatically on SIGINT/SIGTERM until {@link releaseTemp} is called.
+ * Its name carries this process's pid, so the next run removes it if this
+ * process is killed; the first call for a folder removes such leftovers there.
+ *
+ * @example
+ * ```ts
+ * const tmp = tempPathFor("/out/image.tar"); // "/out/.image.tar.dockwright-4242-a1b2c3-1a2b3c4d"
  * ```
  */
 export function tempPathFor(target: string): string {
   installHandlers();
+  const dir = dirname(target);
+  if (!swept.has(dir)) sweepDeadTemps(dir);
+  ownTag ??= hostTag();
   const path = join(
-    dirname(target),
-    `.${basename(target)}.dockwright-${randomBytes(4).toString("hex")}`,
+    dir,
+    `.${basename(target)}.dockwright-${process.pid}-${ownTag}-${randomBytes(4).toString("hex")}`,
   );
   inFlight.add(path);
   return path;

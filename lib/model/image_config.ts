@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkLimit } from "../host/input_limits.ts";
 import { ImageFormatError, parseJson } from "./errors.ts";
 
 /**
@@ -201,9 +202,13 @@ export interface ImageConfigFile {
 const DIFF_ID = /^sha256:[a-f0-9]{64}$/;
 
 /**
- * Parses and checks a config document that someone else wrote: the fields
- * dockwright reads must have the right shape, or an {@link ImageFormatError}
- * names the field. Keys it does not know are kept as they are.
+ * Parses and checks a config document that someone else wrote, field by
+ * field: the platform strings, `rootfs` (`"layers"`, sha256 diff_ids, at most
+ * `maxLayers`), `history` entries, and every key of `config` (lists of
+ * strings without NUL, `NAME=value` in `Env`, `{}` values of `ExposedPorts`
+ * and `Volumes`, string `Labels`, the `Healthcheck` numbers). A wrong shape is
+ * an {@link ImageFormatError} naming the field. Keys it does not know are kept
+ * as they are.
  *
  * @example
  * ```ts
@@ -224,32 +229,86 @@ export function parseConfigFile(source: string, bytes: Uint8Array): ImageConfigF
       throw bad(key, "a string");
     }
   }
-  const rootfs = file.rootfs as { diff_ids?: unknown } | undefined;
-  if (!rootfs || typeof rootfs !== "object" || !Array.isArray(rootfs.diff_ids)) {
+  const rootfs = file.rootfs as { diff_ids?: unknown; type?: unknown } | undefined;
+  if (
+    !rootfs || typeof rootfs !== "object" || Array.isArray(rootfs) ||
+    !Array.isArray(rootfs.diff_ids)
+  ) {
     throw new ImageFormatError(source, "the image config has no rootfs.diff_ids");
   }
+  if (rootfs.type !== undefined && rootfs.type !== "layers") {
+    throw bad("rootfs.type", '"layers"');
+  }
+  checkLimit(source, "the image config's rootfs.diff_ids", rootfs.diff_ids.length, "maxLayers");
   for (const [i, d] of rootfs.diff_ids.entries()) {
     if (typeof d !== "string" || !DIFF_ID.test(d)) {
       throw bad(`rootfs.diff_ids[${i}]`, "a sha256 digest");
     }
   }
-  if (file.history !== undefined && file.history !== null && !Array.isArray(file.history)) {
-    throw bad("history", "a list");
+  if (file.history !== undefined && file.history !== null) {
+    if (!Array.isArray(file.history)) throw bad("history", "a list");
+    for (const [i, h] of file.history.entries()) {
+      if (!hasConfigShape("object", h)) throw bad(`history[${i}]`, "an object");
+      for (const key of ["created", "created_by", "author", "comment"]) {
+        const v = (h as Record<string, unknown>)[key];
+        if (v !== undefined && v !== null && typeof v !== "string") {
+          throw bad(`history[${i}].${key}`, "a string");
+        }
+      }
+      const empty = (h as Record<string, unknown>).empty_layer;
+      if (empty !== undefined && empty !== null && typeof empty !== "boolean") {
+        throw bad(`history[${i}].empty_layer`, "true or false");
+      }
+    }
   }
   const config = file.config;
   if (config !== undefined && config !== null) {
     if (!hasConfigShape("object", config)) throw bad("config", "an object");
+    const c = config as Record<string, unknown>;
     for (const [key, kind] of Object.entries(IMAGE_CONFIG_KEYS)) {
-      const v = (config as Record<string, unknown>)[key];
+      const v = c[key];
       if (v === undefined || v === null) continue;
       if (!hasConfigShape(kind, v)) throw bad(`config.${key}`, CONFIG_KIND_NAME[kind]);
     }
     const env = (config as ImageConfig).Env ?? [];
     for (const [i, entry] of env.entries()) {
-      if (!entry.includes("=")) {
-        throw bad(`config.Env[${i}] (${JSON.stringify(entry)})`, "NAME=value");
+      const eq = entry.indexOf("=");
+      if (eq <= 0) throw bad(`config.Env[${i}] (${show(entry)})`, "NAME=value");
+      if (entry.includes("\0")) throw bad(`config.Env[${i}] (${show(entry)})`, "free of NUL bytes");
+    }
+    for (const key of ["Cmd", "Entrypoint", "Shell", "OnBuild"] as const) {
+      for (const [i, arg] of ((config as ImageConfig)[key] ?? []).entries()) {
+        if (arg.includes("\0")) throw bad(`config.${key}[${i}]`, "free of NUL bytes");
+      }
+    }
+    for (const key of ["ExposedPorts", "Volumes"] as const) {
+      for (const [name, value] of Object.entries((c[key] ?? {}) as Record<string, unknown>)) {
+        if (!hasConfigShape("object", value)) throw bad(`config.${key}[${show(name)}]`, "{}");
+      }
+    }
+    for (const [name, value] of Object.entries((c.Labels ?? {}) as Record<string, unknown>)) {
+      if (typeof value !== "string") throw bad(`config.Labels[${show(name)}]`, "a string");
+    }
+    const health = c.Healthcheck as Record<string, unknown> | undefined | null;
+    if (health) {
+      if (
+        health.Test !== undefined && health.Test !== null && !hasConfigShape("strings", health.Test)
+      ) {
+        throw bad("config.Healthcheck.Test", "a list of strings");
+      }
+      for (const key of ["Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"]) {
+        const v = health[key];
+        if (v !== undefined && v !== null && !hasConfigShape("int", v)) {
+          throw bad(`config.Healthcheck.${key}`, "an integer");
+        }
       }
     }
   }
   return file as ImageConfigFile;
+}
+
+/** A value for a message: JSON, cut at 100 characters. */
+function show(value: string): string {
+  const text = JSON.stringify(value);
+  return text.length > 100 ? `${text.slice(0, 100)}..."` : text;
 }

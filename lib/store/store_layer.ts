@@ -13,8 +13,14 @@
  * @module
  */
 
-import { fastLstat, fastReadDir, type FastStat } from "../host/fast_fs.ts";
-import { readlinkSync } from "node:fs";
+import {
+  type FastDir,
+  fastLstat,
+  fastReadLink,
+  type FastStat,
+  fileIdentity,
+  openFastDir,
+} from "../host/fast_fs.ts";
 import type { TarEntry } from "../tar/entry.ts";
 import { compareNames } from "../tree/file_tree.ts";
 
@@ -49,46 +55,71 @@ export class MissingStorePathError extends Error {
   }
 }
 
+/** The entry of one store-path file (a literal per kind: this runs for every file of a closure). */
 function entryFor(
   name: string,
   hostPath: string,
   st: FastStat,
   s: StoreLayerSettings,
 ): TarEntry | undefined {
-  const base = {
-    path: name,
-    mode: st.mode & 0o7777,
-    uid: s.uid,
-    gid: s.gid,
-    uname: s.uname,
-    gname: s.gname,
-    mtime: s.mtime,
-    size: 0,
-  };
+  const mode = st.mode & 0o7777;
   switch (st.kind) {
     case "directory":
-      return { ...base, type: "directory" };
-    case "file":
-      return {
-        ...base,
-        type: "file",
-        size: st.size,
-        body: {
-          kind: "host",
-          path: hostPath,
-          identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
-        },
-      };
-    case "symlink":
-      return { ...base, type: "symlink", linkTarget: readlinkSync(hostPath) };
     case "char":
     case "block":
     case "fifo":
-      // A Nix store holds none of these; keep them rather than drop them silently.
-      return { ...base, type: st.kind };
+      // A Nix store holds no devices or fifos; keep them rather than drop them silently.
+      return {
+        path: name,
+        type: st.kind,
+        mode,
+        uid: s.uid,
+        gid: s.gid,
+        uname: s.uname,
+        gname: s.gname,
+        mtime: s.mtime,
+        size: 0,
+      };
+    case "file":
+      return {
+        path: name,
+        type: "file",
+        mode,
+        uid: s.uid,
+        gid: s.gid,
+        uname: s.uname,
+        gname: s.gname,
+        mtime: s.mtime,
+        size: st.size,
+        body: { kind: "host", path: hostPath, identity: fileIdentity(st) },
+      };
+    case "symlink":
+      return {
+        path: name,
+        type: "symlink",
+        mode,
+        uid: s.uid,
+        gid: s.gid,
+        uname: s.uname,
+        gname: s.gname,
+        mtime: s.mtime,
+        size: 0,
+        linkTarget: fastReadLink(hostPath),
+      };
     default:
       return undefined;
   }
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * Names in `compareNames` order. Without surrogates (names outside the Basic
+ * Multilingual Plane) that is plain UTF-16 order, which the runtime's own
+ * sort gives much faster than a comparator called from JavaScript.
+ */
+function sortNames(names: string[]): string[] {
+  return names.some((n) => SURROGATE.test(n)) ? names.sort(compareNames) : names.sort();
 }
 
 /**
@@ -125,12 +156,30 @@ export function storeLayerEntries(
     }
   }
   const root = settings.storeRoot ?? "";
+  // Each folder is held open while its entries are looked at (no lookup of the whole path per file).
+  const visitDir = (name: string, dir: FastDir) => {
+    for (const child of sortNames(dir.names())) {
+      const st = dir.lstat(child);
+      const entry = entryFor(`${name}/${child}`, `${dir.path}/${child}`, st, settings);
+      if (entry) out.push(entry);
+      if (st.kind !== "directory") continue;
+      const sub = dir.openDir(child);
+      try {
+        visitDir(`${name}/${child}`, sub);
+      } finally {
+        sub.close();
+      }
+    }
+  };
   const visit = (name: string, host: string, st: FastStat) => {
     const entry = entryFor(name, host, st, settings);
     if (entry) out.push(entry);
     if (st.kind !== "directory") return;
-    for (const child of fastReadDir(host).sort(compareNames)) {
-      visit(`${name}/${child}`, `${host}/${child}`, fastLstat(`${host}/${child}`));
+    const dir = openFastDir(host);
+    try {
+      visitDir(name, dir);
+    } finally {
+      dir.close();
     }
   };
   for (const path of paths) {

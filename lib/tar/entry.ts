@@ -26,8 +26,18 @@ export type EntryBody =
    * is read. `identity` (stat data) lets the layer cache skip unchanged files.
    */
   | { kind: "host"; path: string; identity?: string }
-  /** Any byte stream whose total length equals the header's `size`; `fingerprint` identifies its content. */
-  | { kind: "stream"; open: () => AsyncIterable<Uint8Array>; fingerprint?: string };
+  /**
+   * Any byte stream whose total length equals the header's `size`;
+   * `fingerprint` identifies its content. With `file`, the bytes are exactly
+   * that file's (a blob in the store): writers read it directly, as they read
+   * a host file, and `open` is not called.
+   */
+  | {
+    kind: "stream";
+    open: () => AsyncIterable<Uint8Array>;
+    fingerprint?: string;
+    file?: string;
+  };
 
 /**
  * One tar member: header fields plus, for regular files, where the bytes come from.

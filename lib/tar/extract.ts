@@ -50,6 +50,7 @@ import { decompress, DecompressError } from "../codec/decompress.ts";
 import { quoteEntry, TarError, TarLinkEscapeError, TarUnsafePathError } from "./errors.ts";
 import { readTar, type TarHeader } from "./reader.ts";
 import { normalizeMemberPath } from "./safe_path.ts";
+import { hasRawBytes, showName } from "./names.ts";
 
 /**
  * What happened to one member: written, or skipped (devices and fifos that
@@ -393,6 +394,13 @@ export async function extractTar(
   for await (const { header, body } of readTar(decompress(source))) {
     entries++;
     const rel = normalizeMemberPath(header.path, { allowAbsolute });
+    if (hasRawBytes(header.path) || hasRawBytes(header.linkTarget ?? "")) {
+      // The runtimes' file APIs take UTF-8 text: such a name would be written under another name.
+      throw new TarUnsafePathError(
+        showName(header.path),
+        "its name or link target is not valid UTF-8, and cannot be created byte for byte here",
+      );
+    }
     let outcome: ExtractOutcome;
     try {
       outcome = await extractOne(header, body, rel);

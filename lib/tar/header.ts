@@ -12,61 +12,127 @@
  *   size/mtime >= 8^11); the ustar field then holds a `?`-substituted,
  *   truncated name or 0.
  * - xattrs become `SCHILY.xattr.<name>` records, written first.
+ * - a name holding bytes that are not UTF-8 (read with `surrogateescape`, see
+ *   `names.ts`) is written as those bytes, after a first `hdrcharset=BINARY`
+ *   record.
  *
  * @module
  */
 
 import { BLOCK_SIZE, type TarEntry, TYPE_FLAGS } from "./entry.ts";
+import { encodeName, hasRawBytes } from "./names.ts";
 
 const encoder = new TextEncoder();
 
-/** Writes `text` (ASCII, `?` for anything else) NUL-padded into `buf` at `offset`, cut at `length`. */
-function putAscii(buf: Uint8Array, offset: number, length: number, text: string): void {
+/**
+ * Writes `text` (ASCII, `?` for anything else) NUL-padded into `buf` at
+ * `offset`, cut at `length`. The put functions return the sum of the bytes
+ * they wrote, for the header checksum.
+ */
+function putAscii(buf: Uint8Array, offset: number, length: number, text: string): number {
   const n = Math.min(text.length, length);
+  let sum = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    buf[offset + i] = c < 0x80 ? c : 0x3f;
+    const b = c < 0x80 ? c : 0x3f;
+    buf[offset + i] = b;
+    sum += b;
   }
+  return sum;
 }
 
 /**
- * Python's `tarfile.stn` with errors="replace": encodes to ASCII with `?` per
- * code point that is not ASCII. A surrogate pair is one code point.
+ * Python's `tarfile.stn` with errors="replace", written straight into `buf`:
+ * ASCII as is, `?` per code point that is not ASCII (a surrogate pair is one
+ * code point), cut at `length` bytes, without building a string.
  */
-function asciiReplace(text: string): string {
-  let out = "";
-  for (const ch of text) out += ch.charCodeAt(0) < 0x80 ? ch : "?";
-  return out;
+function putReplaced(buf: Uint8Array, offset: number, length: number, text: string): number {
+  let at = 0;
+  let sum = 0;
+  for (let i = 0; i < text.length && at < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      buf[offset + at++] = c;
+      sum += c;
+      continue;
+    }
+    buf[offset + at++] = 0x3f;
+    sum += 0x3f;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+  }
+  return sum;
 }
 
 /** Python's `tarfile.itn` for values that fit: zero-padded octal of `digits - 1` chars + NUL. */
-function putOctal(buf: Uint8Array, offset: number, digits: number, value: number): void {
-  putAscii(buf, offset, digits - 1, value.toString(8).padStart(digits - 1, "0"));
+function putOctal(buf: Uint8Array, offset: number, digits: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value >= OCTAL_LIMIT[digits]) {
+    return putAscii(buf, offset, digits - 1, value.toString(8).padStart(digits - 1, "0"));
+  }
+  // Digits from the right, without building a string (most of a header's cost otherwise).
+  let sum = 0;
+  if (value < 0x80000000) {
+    let v = value | 0;
+    for (let i = offset + digits - 2; i >= offset; i--) {
+      const b = 0x30 + (v & 7);
+      buf[i] = b;
+      sum += b;
+      v >>>= 3;
+    }
+    return sum;
+  }
+  for (let i = offset + digits - 2; i >= offset; i--) {
+    const b = 0x30 + (value % 8);
+    buf[i] = b;
+    sum += b;
+    value = Math.floor(value / 8);
+  }
+  return sum;
 }
+
+/** 8 ** (digits - 1): the first value that does not fit a field of `digits` bytes. */
+const OCTAL_LIMIT: Record<number, number> = { 7: 8 ** 6, 8: 8 ** 7, 12: 8 ** 11 };
 
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
   return true;
 }
 
-/** Encodes one PAX record `"<len> <key>=<value>\n"` where `<len>` counts itself. */
-function paxRecord(key: string, value: Uint8Array): Uint8Array {
-  const keyBytes = encoder.encode(key);
-  const base = keyBytes.length + value.length + 3;
+/** Writes chars of an ASCII string (as bytes) into `buf` at `at`. */
+function putChars(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at + i] = text.charCodeAt(i);
+  return at + text.length;
+}
+
+/**
+ * Writes one PAX record `"<len> <key>=<value>\n"`, where `<len>` counts itself,
+ * into `buf` at `at`; returns where it ends. `key` is ASCII; a string `value` too.
+ */
+function putPaxRecord(
+  buf: Uint8Array,
+  at: number,
+  key: string,
+  value: Uint8Array | string,
+): number {
+  const base = key.length + value.length + 3;
   let p = 0;
   for (;;) {
     const n = base + String(p).length;
     if (n === p) break;
     p = n;
   }
-  const lenBytes = encoder.encode(`${p} `);
-  const out = new Uint8Array(p);
-  out.set(lenBytes, 0);
-  out.set(keyBytes, lenBytes.length);
-  out[lenBytes.length + keyBytes.length] = 0x3d; // "="
-  out.set(value, lenBytes.length + keyBytes.length + 1);
-  out[p - 1] = 0x0a;
-  return out;
+  at = putChars(buf, at, `${p} `);
+  at = putChars(buf, at, key);
+  buf[at++] = 0x3d; // "="
+  if (typeof value === "string") at = putChars(buf, at, value);
+  else {
+    buf.set(value, at);
+    at += value.length;
+  }
+  buf[at++] = 0x0a;
+  return at;
 }
 
 interface UstarFields {
@@ -84,27 +150,28 @@ interface UstarFields {
   devMinor?: number;
 }
 
-/** Encodes one 512-byte ustar header block with its checksum. */
-function ustarBlock(f: UstarFields): Uint8Array {
-  const b = new Uint8Array(BLOCK_SIZE);
-  putAscii(b, 0, 100, asciiReplace(f.name));
-  putOctal(b, 100, 8, f.mode & 0o7777);
-  putOctal(b, 108, 8, f.uid);
-  putOctal(b, 116, 8, f.gid);
-  putOctal(b, 124, 12, f.size);
-  putOctal(b, 136, 12, f.mtime);
-  b.fill(0x20, 148, 156); // checksum is computed over spaces
-  b[156] = f.typeflag.charCodeAt(0);
-  putAscii(b, 157, 100, asciiReplace(f.linkname));
-  putAscii(b, 257, 8, "ustar\x0000");
-  putAscii(b, 265, 32, asciiReplace(f.uname));
-  putAscii(b, 297, 32, asciiReplace(f.gname));
-  if (f.devMajor !== undefined) putOctal(b, 329, 8, f.devMajor);
-  if (f.devMinor !== undefined) putOctal(b, 337, 8, f.devMinor);
-  let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += b[i];
-  putAscii(b, 148, 7, sum.toString(8).padStart(6, "0") + "\0");
-  return b;
+/** Writes one 512-byte ustar header block with its checksum into `buf` at `o`. */
+function putUstar(buf: Uint8Array, o: number, f: UstarFields): void {
+  buf.fill(0, o, o + BLOCK_SIZE);
+  // The checksum is the sum of the block's bytes with its own field as spaces;
+  // every other byte is a zero or was written here.
+  const typeflag = f.typeflag.charCodeAt(0);
+  let sum = 8 * 0x20 + typeflag;
+  sum += putReplaced(buf, o, 100, f.name);
+  sum += putOctal(buf, o + 100, 8, f.mode & 0o7777);
+  sum += putOctal(buf, o + 108, 8, f.uid);
+  sum += putOctal(buf, o + 116, 8, f.gid);
+  sum += putOctal(buf, o + 124, 12, f.size);
+  sum += putOctal(buf, o + 136, 12, f.mtime);
+  buf[o + 156] = typeflag;
+  sum += putReplaced(buf, o + 157, 100, f.linkname);
+  sum += putAscii(buf, o + 257, 8, "ustar\x0000");
+  sum += putReplaced(buf, o + 265, 32, f.uname);
+  sum += putReplaced(buf, o + 297, 32, f.gname);
+  if (f.devMajor !== undefined) sum += putOctal(buf, o + 329, 8, f.devMajor);
+  if (f.devMinor !== undefined) sum += putOctal(buf, o + 337, 8, f.devMinor);
+  putOctal(buf, o + 148, 7, sum); // six digits, a NUL, then a space
+  buf[o + 155] = 0x20;
 }
 
 /** Number of padding bytes that complete a block after `size` bytes of content. */
@@ -130,6 +197,25 @@ export function memberName(entry: Pick<TarEntry, "path" | "type">): string {
  * ```
  */
 export function encodeHeader(entry: TarEntry): Uint8Array {
+  return encodeHeaderView(entry).slice();
+}
+
+/** Where {@link encodeHeaderView} writes; grown when a header needs more. */
+let scratch = new Uint8Array(4096);
+
+/**
+ * {@link encodeHeader}'s bytes as a view of a buffer that the next call
+ * overwrites: for a writer that copies them at once (no allocation per entry).
+ *
+ * @example
+ * ```ts
+ * const chunk = new Uint8Array(1 << 20);
+ * const header = encodeHeaderView({ path: "etc", type: "directory", mode: 0o755,
+ *   uid: 0, gid: 0, uname: "", gname: "", mtime: 1, size: 0 });
+ * chunk.set(header, 0); // copied before the next entry is encoded
+ * ```
+ */
+export function encodeHeaderView(entry: TarEntry): Uint8Array {
   if (!Number.isSafeInteger(entry.mtime)) {
     throw new TypeError(`tar entry ${entry.path}: mtime must be whole seconds, got ${entry.mtime}`);
   }
@@ -137,7 +223,8 @@ export function encodeHeader(entry: TarEntry): Uint8Array {
   const linkname = entry.linkTarget ?? "";
   const isDevice = entry.type === "char" || entry.type === "block";
   const size = entry.type === "file" ? entry.size : 0;
-  const pax: Array<[string, Uint8Array]> = [];
+  // Values are bytes, or strings that are all ASCII (written char by char).
+  const pax: Array<[string, Uint8Array | string]> = [];
   const fields: UstarFields = {
     name,
     mode: entry.mode,
@@ -161,6 +248,7 @@ export function encodeHeader(entry: TarEntry): Uint8Array {
       ]);
     }
   }
+  let binary = false;
   for (
     const [field, key, limit] of [
       ["name", "path", 100],
@@ -170,20 +258,35 @@ export function encodeHeader(entry: TarEntry): Uint8Array {
     ] as const
   ) {
     const value = fields[field];
-    if (!isAscii(value) || value.length > limit) pax.push([key, encoder.encode(value)]);
+    const ascii = isAscii(value);
+    if (!ascii || value.length > limit) {
+      // Bytes that are not UTF-8 are written back as they were read, marked as Python marks them.
+      if (!ascii && hasRawBytes(value)) binary = true;
+      pax.push([key, ascii ? value : encodeName(value)]);
+    }
   }
+  if (binary) pax.unshift(["hdrcharset", "BINARY"]);
   for (const [field, digits] of [["uid", 8], ["gid", 8], ["size", 12], ["mtime", 12]] as const) {
     const value = fields[field];
     if (value < 0 || value >= 8 ** (digits - 1)) {
-      pax.push([field, encoder.encode(String(value))]);
+      pax.push([field, String(value)]);
       fields[field] = 0;
     }
   }
-  const header = ustarBlock(fields);
-  if (pax.length === 0) return header;
-  const records = pax.map(([k, v]) => paxRecord(k, v));
-  const recordsLength = records.reduce((n, r) => n + r.length, 0);
-  const paxHeader = ustarBlock({
+  if (pax.length === 0) {
+    putUstar(scratch, 0, fields);
+    return scratch.subarray(0, BLOCK_SIZE);
+  }
+  // The records first (their length is the PAX block's size), then both ustar blocks.
+  let room = 3 * BLOCK_SIZE;
+  for (const [k, v] of pax) room += k.length + v.length + 32;
+  if (scratch.length < room) scratch = new Uint8Array(Math.max(room, 2 * scratch.length));
+  let at = BLOCK_SIZE;
+  for (const [k, v] of pax) at = putPaxRecord(scratch, at, k, v);
+  const recordsLength = at - BLOCK_SIZE;
+  const padding = blockPadding(recordsLength);
+  scratch.fill(0, at, at + padding);
+  putUstar(scratch, 0, {
     name: "././@PaxHeader",
     mode: 0,
     uid: 0,
@@ -195,15 +298,6 @@ export function encodeHeader(entry: TarEntry): Uint8Array {
     uname: "",
     gname: "",
   });
-  const out = new Uint8Array(
-    BLOCK_SIZE + recordsLength + blockPadding(recordsLength) + BLOCK_SIZE,
-  );
-  out.set(paxHeader, 0);
-  let at = BLOCK_SIZE;
-  for (const r of records) {
-    out.set(r, at);
-    at += r.length;
-  }
-  out.set(header, out.length - BLOCK_SIZE);
-  return out;
+  putUstar(scratch, at + padding, fields);
+  return scratch.subarray(0, at + padding + BLOCK_SIZE);
 }

@@ -10,6 +10,10 @@
  * `path`, `linkpath` and `size` in global records); GNU `L`/`K`
  * long names; base-256 numbers; both unsigned and signed header checksums.
  *
+ * Names (paths, link targets, owner names) are UTF-8; bytes that are not
+ * valid UTF-8 are kept as lone surrogates (Python's `surrogateescape`, see
+ * `names.ts`), so two names never collapse into one.
+ *
  * Type flags: `0`, NUL and `7` (contiguous) are files (NUL with a trailing
  * `/` is an old-style directory); `1`..`6` map to {@link EntryType}; GNU `D`
  * (dump directory) is a directory whose listing body is skipped; GNU `V`
@@ -29,6 +33,7 @@
 import type { EntryType, TarEntry } from "./entry.ts";
 import { BLOCK_SIZE } from "./entry.ts";
 import { TarChecksumError, TarFormatError, TarTruncatedError } from "./errors.ts";
+import { decodeName } from "./names.ts";
 
 /**
  * Header fields of a member as read: a {@link TarEntry} without a body.
@@ -189,12 +194,12 @@ function isZeroBlock(b: Uint8Array): boolean {
   return true;
 }
 
-/** A NUL-terminated string field, decoded as UTF-8 (invalid bytes become U+FFFD). */
+/** A NUL-terminated string field, decoded as UTF-8 (bytes that are not UTF-8 kept, see `names.ts`). */
 function cString(b: Uint8Array, offset: number, length: number): string {
   let end = offset;
   const limit = offset + length;
   while (end < limit && b[end] !== 0) end++;
-  return utf8.decode(b.subarray(offset, end));
+  return decodeName(b.subarray(offset, end));
 }
 
 /**
@@ -495,7 +500,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
 
       const records: PaxRecords = new Map(global);
       if (local) mergePax(records, local);
-      let path = utf8.decode(records.get("path") ?? new Uint8Array()) || longName;
+      let path = decodeName(records.get("path") ?? new Uint8Array()) || longName;
       if (!path) {
         const prefix = format === "ustar" ? cString(block, 345, 155) : "";
         path = prefix ? `${prefix}/${rawName}` : rawName;
@@ -525,14 +530,14 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         mode: parseNumber(block, 100, 8, "mode", path) & 0o7777,
         uid: paxInteger(records, "uid", path) ?? parseNumber(block, 108, 8, "uid", path),
         gid: paxInteger(records, "gid", path) ?? parseNumber(block, 116, 8, "gid", path),
-        uname: records.has("uname") ? utf8.decode(records.get("uname")) : cString(block, 265, 32),
-        gname: records.has("gname") ? utf8.decode(records.get("gname")) : cString(block, 297, 32),
+        uname: records.has("uname") ? decodeName(records.get("uname")!) : cString(block, 265, 32),
+        gname: records.has("gname") ? decodeName(records.get("gname")!) : cString(block, 297, 32),
         mtime: paxTime(records, path) ?? parseNumber(block, 136, 12, "mtime", path, true),
         size: 0,
       };
       if (type === "symlink" || type === "hardlink") {
         header.linkTarget = records.has("linkpath")
-          ? utf8.decode(records.get("linkpath"))
+          ? decodeName(records.get("linkpath")!)
           : longLink ?? cString(block, 157, 100);
       }
       if (type === "char" || type === "block") {

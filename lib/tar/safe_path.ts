@@ -5,7 +5,8 @@
  * @module
  */
 
-import { TarUnsafePathError } from "./errors.ts";
+import { inputLimits } from "../host/input_limits.ts";
+import { TarFormatError, TarUnsafePathError } from "./errors.ts";
 
 /**
  * Returns `name` as a clean relative path: `./` prefixes, empty and `.`
@@ -14,7 +15,9 @@ import { TarUnsafePathError } from "./errors.ts";
  *
  * Throws {@link TarUnsafePathError} for an empty name, a NUL byte, any `..`
  * component (even one that would stay inside the root: a layer has no reason
- * to use it), and an absolute name unless `allowAbsolute`. With
+ * to use it), and an absolute name unless `allowAbsolute`; a `TarFormatError`
+ * for a name longer than `maxPathBytes` (Linux's `PATH_MAX`, see
+ * `host/input_limits.ts`). With
  * `allowAbsolute` the leading `/` is stripped: layer tars written by Nix name
  * members `/nix/store/...` and mean the image root.
  *
@@ -27,6 +30,7 @@ import { TarUnsafePathError } from "./errors.ts";
  */
 export function normalizeMemberPath(name: string, opts: { allowAbsolute: boolean }): string {
   if (name === "") throw new TarUnsafePathError(name, "the member name is empty");
+  checkNameLength(name, "member name");
   if (name.includes("\0")) {
     throw new TarUnsafePathError(name, "the member name contains a NUL byte");
   }
@@ -43,4 +47,46 @@ export function normalizeMemberPath(name: string, opts: { allowAbsolute: boolean
     out.push(part);
   }
   return out.join("/");
+}
+
+/** UTF-8 bytes of `text` (each unpaired surrogate, an escaped raw byte, counts as one). */
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      n += 4;
+      i++;
+    } else if (c >= 0xdc80 && c <= 0xdcff) n += 1;
+    else n += 3;
+  }
+  return n;
+}
+
+/**
+ * Throws a `TarFormatError` when `name` (a member name or link
+ * target) is longer than `maxPathBytes` (default 4096, Linux's `PATH_MAX`):
+ * no file system holds such a path, and applying it would cost memory
+ * growing with the square of its depth.
+ *
+ * @example
+ * ```ts
+ * checkNameLength("usr/bin/env", "member name"); // fine
+ * checkNameLength("a/".repeat(100_000), "member name"); // throws TarFormatError
+ * ```
+ */
+export function checkNameLength(name: string, what: string): void {
+  // Cheap first: a name of at most 1365 UTF-16 units has at most 4095 bytes.
+  if (name.length <= 1365) return;
+  const max = inputLimits().maxPathBytes;
+  const bytes = utf8Length(name);
+  if (bytes > max) {
+    throw new TarFormatError(
+      name.length > 200 ? `${name.slice(0, 200)}...` : name,
+      `the ${what} is ${bytes} bytes, longer than the limit of ${max} (PATH_MAX); ` +
+        "if the input is trusted, raise DOCKWRIGHT_MAX_PATH_BYTES",
+    );
+  }
 }

@@ -1,87 +1,244 @@
 /**
  * The members of an image archive (docker-archive or OCI archive, plain,
- * gzip or zstd), read once: JSON documents into memory, everything else into
- * the blob store. Member names are made safe (no absolute paths, no `..`),
- * links are resolved inside the archive only, and nothing is extracted to
- * disk. Shared by the docker-archive and OCI readers.
+ * gzip or zstd), read once: the archive's top-level documents
+ * (`manifest.json`, `index.json`, `repositories`, `oci-layout`) into memory,
+ * every other file into the blob store. Shared by the docker-archive reader,
+ * the OCI reader and `mergeImages`, so every reader refuses the same things:
+ *
+ * - an archive that is not a regular file (a fifo, a device such as
+ *   `/dev/zero`, a folder);
+ * - unsafe member names (absolute, `..`, NUL, over `PATH_MAX`);
+ * - links that lead out of the archive, are absolute, or loop;
+ * - members that are devices or fifos;
+ * - documents over `maxJsonBytes`, more than `maxArchiveMembers` members, a
+ *   compressed archive that expands more than `maxExpansion` allows (counted
+ *   while it streams, before `manifest.json` is even reached), and writes that
+ *   would leave less than `minFreeBytes` on the cache's disk.
+ *
+ * Nothing is extracted to disk.
  *
  * @module
  */
 
-import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { diffIdOf, ingestBlob, type IngestedBlob } from "../cache/ingest_blob.ts";
-import { decompress } from "../codec/decompress.ts";
+import { type Compression, decompress, detectCompression } from "../codec/decompress.ts";
 import { digestOf } from "../codec/sha256.ts";
+import { inputFileStream, openInputFile } from "../host/input_files.ts";
+import { ExpansionBudget, inputLimits, limitError } from "../host/input_limits.ts";
 import { ImageFormatError } from "../model/errors.ts";
 import type { Image } from "../model/image.ts";
 import type { Layer } from "../model/layer.ts";
+import { showName } from "../tar/names.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
 
-/** Member files kept in memory (JSON documents); everything else goes to the store. */
-export const SMALL_LIMIT = 16 << 20;
-const isMetadata = (path: string) =>
-  path.endsWith(".json") || path === "repositories" || path === "oci-layout" ||
-  path.endsWith("/VERSION");
+/** The archive's own documents, kept in memory; every other member goes to the store. */
+const DOCUMENTS = new Set(["manifest.json", "index.json", "repositories", "oci-layout"]);
 
-/** An archive's members: JSON documents in memory, blobs in the store, links by name. */
-export interface Members {
-  small: Map<string, Uint8Array>;
-  blobs: Map<string, IngestedBlob>;
-  links: Map<string, string>;
+/** Links followed to resolve one member at most. */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * One member as the archive lists it (the last one of a name wins, as when extracting).
+ *
+ * @example
+ * ```ts
+ * const old: MemberEntry = { name: "2/layer.tar", type: "symlink", mode: 0o777, target: "1/layer.tar", linkTarget: "../1/layer.tar" };
+ * ```
+ */
+export interface MemberEntry {
+  /** The member's safe name (relative, normalised). */
+  name: string;
+  /** `file`, `directory`, `symlink` or `hardlink`. */
+  type: "file" | "directory" | "symlink" | "hardlink";
+  /** Permission bits. */
+  mode: number;
+  /** For links: the member it names, resolved inside the archive. */
+  target?: string;
+  /** For symlinks: the target as written. */
+  linkTarget?: string;
 }
 
-/** Reads every member of an archive: metadata into memory, blobs into the store. */
+/**
+ * An archive's members: its documents in memory, file members in the store, links by name.
+ *
+ * @example
+ * ```ts
+ * import { BlobStore } from "../cache/blob_store.ts";
+ * const members: Members = await readMembers(BlobStore.open(), "./hello.tar");
+ * members.compression; // "none", "gzip" or "zstd"
+ * ```
+ */
+export interface Members {
+  /** `manifest.json`, `index.json`, `repositories`, `oci-layout`, when present. */
+  small: Map<string, Uint8Array>;
+  /** Every other file member, stored. */
+  blobs: Map<string, IngestedBlob>;
+  /** Links: member name to the member they name. */
+  links: Map<string, string>;
+  /** Every member by name, in archive order. */
+  entries: Map<string, MemberEntry>;
+  /** What the archive may still expand to: decompressing its layers counts here too. */
+  budget: ExpansionBudget;
+  /** How the archive as a whole is compressed. */
+  compression: Compression;
+}
+
+/**
+ * Reads every member of the archive at `path` (plain, gzip or zstd): its
+ * documents into memory, file members into the store. Throws an `InputError`
+ * (`ImageFormatError`, `TarError`) naming the archive and the member for
+ * anything the module documentation lists.
+ *
+ * @example
+ * ```ts
+ * import { BlobStore } from "../cache/blob_store.ts";
+ * const store = BlobStore.open();
+ * const members = await readMembers(store, "./hello.tar");
+ * members.small.has("manifest.json"); // true for a docker-archive
+ * ```
+ */
 export async function readMembers(store: BlobStore, path: string): Promise<Members> {
-  const members: Members = { small: new Map(), blobs: new Map(), links: new Map() };
-  for await (
-    const { header, body } of readTar(
-      decompress(createReadStream(path, { highWaterMark: 1 << 20 })),
-    )
-  ) {
-    const name = normalizeMemberPath(header.path, { allowAbsolute: false });
-    if (header.type === "symlink" || header.type === "hardlink") {
-      const target = header.type === "symlink"
-        ? posix.normalize(posix.join(posix.dirname(name), header.linkTarget ?? ""))
-        : normalizeMemberPath(header.linkTarget ?? "", { allowAbsolute: false });
-      if (target.startsWith("../") || target === ".." || target.startsWith("/")) {
-        throw new ImageFormatError(
+  const limits = inputLimits();
+  const file = openInputFile(path, { source: path, member: "the archive" });
+  const budget = new ExpansionBudget(path, file.size, limits.maxExpansion);
+  const members: Members = {
+    small: new Map(),
+    blobs: new Map(),
+    links: new Map(),
+    entries: new Map(),
+    budget,
+    compression: "none",
+  };
+  const raw = inputFileStream(file);
+  const peeked = (async function* () {
+    let first = true;
+    for await (const chunk of raw) {
+      if (first) members.compression = detectCompression(chunk.subarray(0, 8));
+      first = false;
+      yield chunk;
+    }
+  })();
+  let count = 0;
+  try {
+    for await (
+      const { header, body } of readTar(
+        decompress(peeked, { what: path, member: "the uncompressed archive", budget }),
+      )
+    ) {
+      if (++count > limits.maxArchiveMembers) {
+        throw limitError(
           path,
-          `member ${name} links outside the archive (${header.linkTarget})`,
+          "the archive",
+          count,
+          "maxArchiveMembers",
+          limits.maxArchiveMembers,
         );
       }
-      members.links.set(name, target);
-      continue;
-    }
-    if (header.type !== "file") continue;
-    if (isMetadata(name)) {
-      if (header.size > SMALL_LIMIT) {
+      const name = normalizeMemberPath(header.path, { allowAbsolute: false });
+      if (name === "") continue;
+      const shown = showName(name);
+      members.small.delete(name);
+      members.blobs.delete(name);
+      members.links.delete(name);
+      if (header.type === "symlink" || header.type === "hardlink") {
+        const link = header.linkTarget ?? "";
+        if (link.includes("\0") || (header.type === "symlink" && link.startsWith("/"))) {
+          throw new ImageFormatError(
+            path,
+            `member ${shown} is a link to ${JSON.stringify(link)}, which is not inside the archive`,
+          );
+        }
+        const target = header.type === "symlink"
+          ? posix.normalize(posix.join(posix.dirname(name), link))
+          : normalizeMemberPath(link, { allowAbsolute: false });
+        if (target.startsWith("../") || target === ".." || target.startsWith("/")) {
+          throw new ImageFormatError(
+            path,
+            `member ${shown} links outside the archive (${JSON.stringify(link)})`,
+          );
+        }
+        members.links.set(name, target);
+        members.entries.set(name, {
+          name,
+          type: header.type,
+          mode: header.mode,
+          target,
+          linkTarget: link,
+        });
+        continue;
+      }
+      if (header.type === "directory") {
+        members.entries.set(name, { name, type: "directory", mode: header.mode });
+        continue;
+      }
+      if (header.type !== "file") {
         throw new ImageFormatError(
           path,
-          `${name} is ${header.size} bytes, too large for a metadata file`,
+          `member ${shown} is a ${header.type}: an image archive holds only files, folders and links`,
         );
       }
-      const chunks: Uint8Array[] = [];
-      for await (const c of body) chunks.push(c.slice());
-      members.small.set(name, new Uint8Array(Buffer.concat(chunks)));
-    } else {
-      members.blobs.set(name, await ingestBlob(store, body, { what: `${path}: ${name}` }));
+      members.entries.set(name, { name, type: "file", mode: header.mode });
+      if (DOCUMENTS.has(name)) {
+        if (header.size > limits.maxJsonBytes) {
+          throw limitError(path, shown, header.size, "maxJsonBytes", limits.maxJsonBytes);
+        }
+        const bytes = new Uint8Array(header.size);
+        let at = 0;
+        for await (const c of body) {
+          bytes.set(c, at);
+          at += c.length;
+        }
+        members.small.set(name, bytes);
+      } else {
+        members.blobs.set(name, await ingestBlob(store, body, { what: `${path}: ${shown}` }));
+      }
     }
+  } finally {
+    raw.destroy();
   }
   return members;
 }
 
+/**
+ * The name of the member `name` leads to: itself, or the member its links
+ * name, inside the archive. Throws for a link loop or a chain of more than 40.
+ *
+ * @example
+ * ```ts
+ * declare const members: Members; // old docker save: 1/layer.tar -> ../2/layer.tar
+ * resolveMember("./old.tar", members, "1/layer.tar"); // "2/layer.tar"
+ * ```
+ */
 export function resolveMember(source: string, members: Members, name: string): string {
   let current = normalizeMemberPath(name, { allowAbsolute: false });
   for (let hops = 0; members.links.has(current); hops++) {
-    if (hops > 40) throw new ImageFormatError(source, `member ${name}: too many links`);
+    if (hops >= MAX_LINK_HOPS) {
+      throw new ImageFormatError(
+        source,
+        `member ${showName(name)}: its links loop or chain more than ${MAX_LINK_HOPS} times`,
+      );
+    }
     current = members.links.get(current)!;
   }
   return current;
 }
 
+/**
+ * The stored blob of the file member `name` (through links), or an
+ * `ImageFormatError` saying the archive does not contain it.
+ *
+ * @example
+ * ```ts
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const members: Members;
+ * const layer = blobMember(store, "./hello.tar", members, "abc/layer.tar");
+ * layer.digest; // "sha256:..."
+ * ```
+ */
 export function blobMember(
   store: BlobStore,
   source: string,
@@ -93,17 +250,67 @@ export function blobMember(
   if (blob) return blob;
   const small = members.small.get(resolved);
   if (small) return { ...store.putBytes(small), compressor: "none" };
-  throw new ImageFormatError(source, `manifest names ${name}, which the archive does not contain`);
+  throw new ImageFormatError(
+    source,
+    `the manifest names ${JSON.stringify(name)}, which the archive does not contain`,
+  );
 }
 
+/**
+ * The bytes of the small member `name` (a config): at most `maxJsonBytes`.
+ *
+ * @example
+ * ```ts
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * declare const members: Members;
+ * const config = documentMember(store, "./hello.tar", members, "abc.json");
+ * ```
+ */
+export function documentMember(
+  store: BlobStore,
+  source: string,
+  members: Members,
+  name: string,
+): Uint8Array {
+  const resolved = resolveMember(source, members, name);
+  const small = members.small.get(resolved);
+  if (small) return small;
+  const blob = members.blobs.get(resolved);
+  if (!blob) {
+    throw new ImageFormatError(
+      source,
+      `the manifest names ${JSON.stringify(name)}, which the archive does not contain`,
+    );
+  }
+  const max = inputLimits().maxJsonBytes;
+  if (blob.size > max) throw limitError(source, showName(resolved), blob.size, "maxJsonBytes", max);
+  return store.readBytes(blob.digest);
+}
+
+/**
+ * A layer from a stored blob, its diff_id checked against the config's
+ * (`expectedDiffId`). Decompressing a compressed layer counts against
+ * `budget` when given (see `ExpansionBudget`).
+ *
+ * @example
+ * ```ts
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * import type { IngestedBlob } from "../cache/ingest_blob.ts";
+ * declare const store: BlobStore;
+ * declare const blob: IngestedBlob;
+ * const layer = await checkedLayer(store, "./hello.tar", blob, undefined, "abc/layer.tar");
+ * ```
+ */
 export async function checkedLayer(
   store: BlobStore,
   source: string,
   blob: IngestedBlob,
   expectedDiffId: string | undefined,
   what: string,
+  budget?: ExpansionBudget,
 ): Promise<Layer> {
-  const diffId = await diffIdOf(store, blob);
+  const diffId = await diffIdOf(store, blob, { what: `${source}: ${what}`, member: what, budget });
   if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
     throw new ImageFormatError(
       source,
@@ -117,7 +324,17 @@ export async function checkedLayer(
   };
 }
 
-/** An image read from an archive or layout, named `name:tag` ("" when the source names none). */
+/**
+ * An image read from an archive or layout, named `name:tag` ("" when the source names none).
+ *
+ * @example
+ * ```ts
+ * import type { BlobStore } from "../cache/blob_store.ts";
+ * declare const store: BlobStore;
+ * const config = new TextEncoder().encode('{"rootfs":{"type":"layers","diff_ids":[]}}');
+ * readImageValue(store, config, [], { name: "hello", tag: "latest" }).tag; // "latest"
+ * ```
+ */
 export function readImageValue(
   store: BlobStore,
   configBytes: Uint8Array,

@@ -7,16 +7,19 @@
  *
  * Archive member names are sanitised (no absolute paths, no `..`), symlinked
  * members (old `docker save` links repeated layers) are resolved inside the
- * archive only, and nothing is ever extracted to disk.
+ * archive only, and nothing is ever extracted to disk. Only regular files are
+ * read (never a fifo or a device), a layout's files only inside the layout,
+ * and every size, count and depth is bounded (see `host/input_limits.ts`).
  *
  * @module
  */
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { ImageFormatError, parseJson } from "../model/errors.ts";
 import type { Image } from "../model/image.ts";
+import { readInputFile } from "../host/input_files.ts";
 import { inArchive } from "../tar/errors.ts";
 import { readMembers } from "./archive_members.ts";
 import { readDockerArchive } from "./docker_archive/read.ts";
@@ -44,14 +47,14 @@ export async function readImage(store: BlobStore, path: string, tag?: string): P
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }
   if (statSync(path).isDirectory()) {
-    if (!existsSync(join(path, "index.json"))) {
+    if (!lstatSync(join(path, "index.json"), { throwIfNoEntry: false })) {
       throw new ImageFormatError(path, "is a folder without index.json: not an OCI image layout");
     }
     return await readOci(
       store,
       path,
       ociLayoutBlobs(store, path),
-      readFileSync(join(path, "index.json")),
+      readInputFile(join(path, "index.json"), { source: path, member: "index.json", within: path }),
       tag,
     );
   }

@@ -9,6 +9,7 @@
  */
 
 import { statSync } from "node:fs";
+import { fileIdentity } from "../host/fast_fs.ts";
 import type { FileTree, TreeNode } from "./file_tree.ts";
 import { splitTreePath } from "./file_tree.ts";
 
@@ -131,5 +132,5 @@ export class GeneratedTree {
 
 function identityOf(path: string): string {
   const st = statSync(path);
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  return fileIdentity(st);
 }

@@ -5,9 +5,15 @@
  * @module
  */
 
-import { readlinkSync, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { fastLstat, fastReadDir, type FastStat } from "../host/fast_fs.ts";
+import {
+  fastLstat,
+  fastReadDir,
+  fastReadLink,
+  type FastStat,
+  fileIdentity,
+} from "../host/fast_fs.ts";
 import type { FileTree, TreeNode } from "./file_tree.ts";
 
 /** Raised when a source named in an image definition is missing or unreadable. */
@@ -40,10 +46,6 @@ function devNumbers(rdev: number): { devMajor: number; devMinor: number } {
   return { devMajor, devMinor };
 }
 
-function identity(st: FastStat): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-}
-
 /** Converts one lstat result into a node (without children). Sockets give undefined. */
 export function nodeFromStat(path: string, st: FastStat): TreeNode | undefined {
   const base = {
@@ -61,10 +63,10 @@ export function nodeFromStat(path: string, st: FastStat): TreeNode | undefined {
         ...base,
         type: "file",
         size: st.size,
-        body: { kind: "host", path, identity: identity(st) },
+        body: { kind: "host", path, identity: fileIdentity(st) },
       };
     case "symlink":
-      return { ...base, mode: 0o777, type: "symlink", linkTarget: readlinkSync(path) };
+      return { ...base, mode: 0o777, type: "symlink", linkTarget: fastReadLink(path) };
     case "char":
     case "block":
       return { ...base, type: st.kind, ...devNumbers(st.rdev) };

@@ -10,9 +10,9 @@
  */
 
 import { realpathSync } from "node:fs";
-import { fastLstat, fastReadDir } from "../../host/fast_fs.ts";
+import { type FastDir, fastLstat, openFastDir } from "../../host/fast_fs.ts";
 import { buildTree, type ResolvedSource } from "../../tree/sources.ts";
-import { FileTree } from "../../tree/file_tree.ts";
+import { FileTree, type TreeNode } from "../../tree/file_tree.ts";
 import { storePathOf } from "../../store/store_path.ts";
 import { MissingStorePathError } from "../../store/store_layer.ts";
 
@@ -58,47 +58,69 @@ export function classifyContents(
  * `lndir -silent STORE_PATH TREE`: real folders (0755), a symlink per file to
  * its store location; an existing entry wins (first content wins, as in
  * `symlinkJoin`). Symlinks to folders are descended into, as lndir does.
+ * Each folder's entries go straight into the folder's node (no lookup of the
+ * whole tree path per file: a big package has tens of thousands).
  */
 function linkStorePath(tree: FileTree, storePath: string, storeRoot: string): void {
-  const visit = (logical: string, treePath: string, depth: number) => {
-    if (depth > 64) return;
-    const host = storeRoot + logical;
-    let st = fastLstat(host);
-    let logicalDir = logical;
-    if (st.kind === "symlink") {
-      try {
-        const real = realpathSync(host);
-        const target = fastLstat(real);
-        if (target.kind === "directory" && treePath !== "") {
-          st = target;
-          logicalDir = storeRoot ? real.slice(storeRoot.length) : real;
-        }
-      } catch {
-        // dangling: linked as a file below
-      }
-    }
-    if (st.kind === "directory") {
-      if (treePath !== "") {
-        const existing = tree.get(treePath);
-        if (existing && existing.type !== "directory") return;
-        if (!existing) {
-          tree.put(treePath, { type: "directory", mode: 0o755, size: 0, children: new Map() });
+  /** Links the entries of the store folder `logical` (open as `dir`) into the tree folder `node`. */
+  const visit = (logical: string, dir: FastDir, node: TreeNode, depth: number) => {
+    if (depth >= 64) return;
+    const children = node.children!;
+    for (const name of dir.names()) {
+      const childLogical = `${logical}/${name}`;
+      let st = dir.lstat(name);
+      let real: string | undefined;
+      if (st.kind === "symlink") {
+        try {
+          const target = realpathSync(storeRoot + childLogical);
+          const targetStat = fastLstat(target);
+          if (targetStat.kind === "directory") {
+            st = targetStat;
+            real = target;
+          }
+        } catch {
+          // dangling: linked as a file below
         }
       }
-      for (const name of fastReadDir(storeRoot + logicalDir)) {
-        visit(`${logicalDir}/${name}`, treePath === "" ? name : `${treePath}/${name}`, depth + 1);
+      const existing = children.get(name);
+      if (st.kind === "directory") {
+        if (existing && existing.type !== "directory") continue;
+        let folder = existing;
+        if (!folder) {
+          folder = { type: "directory", mode: 0o755, size: 0, children: new Map() };
+          children.set(name, folder);
+        }
+        const sub = real === undefined ? dir.openDir(name) : openFastDir(real);
+        try {
+          const subLogical = real === undefined
+            ? childLogical
+            : storeRoot
+            ? real.slice(storeRoot.length)
+            : real;
+          visit(subLogical, sub, folder, depth + 1);
+        } finally {
+          sub.close();
+        }
+        continue;
       }
-      return;
+      if (existing) continue;
+      children.set(name, { type: "symlink", mode: 0o777, size: 0, linkTarget: childLogical });
     }
-    if (treePath === "" || tree.get(treePath)) return;
-    tree.put(treePath, { type: "symlink", mode: 0o777, size: 0, linkTarget: logical });
   };
+  let st;
   try {
-    fastLstat(storeRoot + storePath);
+    st = fastLstat(storeRoot + storePath);
   } catch {
     throw new MissingStorePathError(storePath, storeRoot + storePath);
   }
-  visit(storePath, "", 0);
+  // A store path that is not a folder (a symlink, a file) links nothing in.
+  if (st.kind !== "directory") return;
+  const dir = openFastDir(storeRoot + storePath);
+  try {
+    visit(storePath, dir, tree.root, 0);
+  } finally {
+    dir.close();
+  }
 }
 
 /**

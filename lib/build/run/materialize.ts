@@ -23,6 +23,7 @@ import { fastLstat, fastReadDir } from "../../host/fast_fs.ts";
 import { FileTree, type TreeNode } from "../../tree/file_tree.ts";
 import { nodeFromStat } from "../../tree/host_source.ts";
 import type { FakerootState } from "./fakeroot_state.ts";
+import { hasRawBytes, showName } from "../../tar/names.ts";
 
 /**
  * Writes a file node's contents to `target`: a copy (reflinked where the file
@@ -45,6 +46,25 @@ export function writeFileNode(node: TreeNode, target: string, path: string): voi
 }
 
 /**
+ * Throws when a path or link target holds bytes that are not UTF-8: the
+ * runtimes' file APIs take text, so the entry would be written under another
+ * name (and two such names as one).
+ *
+ * @example
+ * ```ts
+ * refuseRawBytes("etc/caf\udce9", { type: "file", mode: 0o644, size: 0 }); // throws
+ * ```
+ */
+export function refuseRawBytes(path: string, node: TreeNode): void {
+  if (hasRawBytes(path) || hasRawBytes(node.linkTarget ?? "")) {
+    throw new Error(
+      `cannot write /${showName(path)} to a folder for a script: its name or link target is not ` +
+        "valid UTF-8 (only exportImage and image outputs keep such names byte for byte)",
+    );
+  }
+}
+
+/**
  * Writes `tree` below `dir` (which must exist). Folders are left writable by
  * their owner while scripts run; file modes are kept.
  *
@@ -59,6 +79,7 @@ export function writeFileNode(node: TreeNode, target: string, path: string): voi
  */
 export function materializeTree(tree: FileTree, dir: string): void {
   for (const [path, node] of tree.walk()) {
+    refuseRawBytes(path, node);
     const target = path === "" ? dir : join(dir, path);
     switch (node.type) {
       case "directory":

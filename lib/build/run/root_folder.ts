@@ -7,7 +7,9 @@
  * mtimes matter, since they tell afterwards which files the script touched.
  * As root, owners are set and devices and fifos made (`mknod`) too; otherwise
  * they are returned as "not applied" for the caller to apply another way
- * (`debugfs` on the VM's disk) or to keep aside. Files are copies (reflinks
+ * (`debugfs` on the VM's disk) or to keep aside. With `deferSpecialFiles`
+ * (the VM's disk) devices and fifos are never made on the host, even as root:
+ * `debugfs` makes them inside the disk image only. Files are copies (reflinks
  * where the file system can), never hard links into the caller's files.
  * Extended attributes are not written.
  *
@@ -16,7 +18,7 @@
 
 import { spawnSync } from "node:child_process";
 import { chmodSync, lchownSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from "node:fs";
-import { writeFileNode } from "./materialize.ts";
+import { refuseRawBytes, writeFileNode } from "./materialize.ts";
 import { join } from "node:path";
 import process from "node:process";
 import type { FileTree, TreeNode } from "../../tree/file_tree.ts";
@@ -46,13 +48,18 @@ function accessibleMode(mode: number, isRoot: boolean, owner: number): number {
  * // as root: []; else "", "dev" (owned by root, missing: false) and "dev/null" (missing: true)
  * ```
  */
-export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
+export function writeRootFolder(
+  tree: FileTree,
+  dir: string,
+  options: { deferSpecialFiles?: boolean } = {},
+): Unapplied[] {
   const isRoot = process.getuid?.() === 0;
   const myUid = process.getuid?.() ?? 0;
   const myGid = process.getgid?.() ?? 0;
   const unapplied: Unapplied[] = [];
   const dirs: Array<[string, TreeNode]> = [];
   for (const [path, node] of tree.walk()) {
+    refuseRawBytes(path, node);
     const target = path === "" ? dir : join(dir, path);
     switch (node.type) {
       case "directory":
@@ -68,7 +75,7 @@ export function writeRootFolder(tree: FileTree, dir: string): Unapplied[] {
       case "hardlink":
         throw new Error(`internal: hard link ${path} in a flattened tree`);
       default: {
-        if (!isRoot) {
+        if (!isRoot || options.deferSpecialFiles) {
           unapplied.push({ path, node, missing: true });
           continue;
         }

@@ -156,7 +156,8 @@ async function inVm(job: RunAsRootJob, merged: FileTree): Promise<FileTree> {
   job.progress.begin("runAsRoot: preparing the VM's disk");
   const rootfs = join(job.workDir, "rootfs");
   mkdirSync(rootfs);
-  const unapplied = writeRootFolder(merged, rootfs);
+  // The base's devices are made by debugfs inside the disk image, never on this host.
+  const unapplied = writeRootFolder(merged, rootfs, { deferSpecialFiles: true });
   const rootDisk = join(job.workDir, "root.img");
   makeRootDisk(rootfs, rootDisk, job.diskSizeMiB, unapplied, job.workDir, merged.root.mode);
   removeTree(rootfs);

@@ -3,20 +3,21 @@
  * `dockerTools.mergeImages` makes it: the members of every source are united
  * by path (the first copy wins, so a layer shared by several images is stored
  * once), the `manifest.json` lists are concatenated (every tag stays
- * loadable), and `repositories` are merged. Archives are read member by
- * member (names made safe, links kept inside); images are laid out as their
- * own docker-archive would hold them.
+ * loadable), and `repositories` are merged. Archives are read by the reader
+ * `fromImage` uses, and every image they list is checked as `fromImage`
+ * checks its base (safe member names, links inside the archive, configs and
+ * layers present and matching, the limits of `host/input_limits.ts`); images
+ * are laid out as their own docker-archive would hold them. An input's
+ * `index.json` and `oci-layout` (Docker 25+) are left out: they would
+ * describe only that input.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import { createReadStream, statSync } from "node:fs";
-import { basename, posix } from "node:path";
+import { basename } from "node:path";
 import type { BlobStore } from "../../cache/blob_store.ts";
-import { ingestBlob } from "../../cache/ingest_blob.ts";
 import type { Compressor } from "../../codec/compress.ts";
-import { decompress, detectCompression } from "../../codec/decompress.ts";
+import { digestOf } from "../../codec/sha256.ts";
 import { Progress } from "../../host/progress.ts";
 import { SOURCE_DATE_EPOCH } from "../../model/constants.ts";
 import { ImageFormatError, parseJson } from "../../model/errors.ts";
@@ -24,11 +25,12 @@ import type { Image } from "../../model/image.ts";
 import { splitNameTag } from "../../model/reference.ts";
 import type { TarEntry } from "../../tar/entry.ts";
 import { inArchive } from "../../tar/errors.ts";
-import { readTar } from "../../tar/reader.ts";
-import { normalizeMemberPath } from "../../tar/safe_path.ts";
+import { showName } from "../../tar/names.ts";
 import { compareNames } from "../../tree/file_tree.ts";
+import { readMembers, resolveMember } from "../archive_members.ts";
 import { writeTarFile } from "../archive_file.ts";
 import { encodeImage } from "../encode.ts";
+import { dockerArchiveImage, dockerArchiveManifest } from "./read.ts";
 import { dockerArchiveEntries } from "./write.ts";
 
 /** What goes into a merged archive. */
@@ -48,108 +50,134 @@ export interface MergedArchive {
   images: Array<{ name: string; tag: string; configDigest: string }>;
 }
 
-/** The members of one input, its manifest entries and its compressor. */
+/** The members of one input, its manifest entries, its images and its compressor. */
 interface InputMembers {
   entries: TarEntry[];
   manifest: Record<string, unknown>[];
   repositories: Record<string, Record<string, string>>;
   compressor: Compressor;
+  /** The config digest of each manifest entry. */
+  configDigests: string[];
+  /** Member paths the manifest entries name (configs and layers, through links), with their blob. */
+  named: Map<string, string>;
+  /** The input, for messages. */
+  source: string;
 }
 
 const MEMBER_STYLE = { uid: 0, gid: 0, uname: "", gname: "", mtime: SOURCE_DATE_EPOCH };
 const encoder = new TextEncoder();
+/** Documents of the archive that the merged archive writes anew, or leaves out (an OCI index of one input). */
+const REWRITTEN = new Set(["manifest.json", "repositories", "index.json", "oci-layout"]);
 
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const c of body) chunks.push(c.slice());
-  return new Uint8Array(Buffer.concat(chunks));
+/** `repositories` checked: `{ "<name>": { "<tag>": "<layer id>" } }`. */
+function parseRepositories(
+  source: string,
+  bytes: Uint8Array | undefined,
+): Record<string, Record<string, string>> {
+  if (!bytes) return {};
+  const value = parseJson(source, "repositories", bytes);
+  const ok = value && typeof value === "object" && !Array.isArray(value) &&
+    Object.values(value).every((tags) =>
+      tags && typeof tags === "object" && !Array.isArray(tags) &&
+      Object.values(tags).every((id) => typeof id === "string")
+    );
+  if (!ok) {
+    throw new ImageFormatError(
+      source,
+      'repositories must map names to { "<tag>": "<layer id>" } objects',
+    );
+  }
+  return value as Record<string, Record<string, string>>;
 }
 
-/** Reads a docker-archive's members: file bodies go to the blob store, links are checked to stay inside. */
+/**
+ * Reads a docker-archive with the reader `fromImage` uses, and checks every
+ * image it lists as `fromImage` checks its first one: safe member names, no
+ * link out of the archive or in a loop, every config and layer present and
+ * matching, limits on sizes, counts and expansion.
+ */
 async function archiveMembers(store: BlobStore, path: string): Promise<InputMembers> {
-  let head: Uint8Array = new Uint8Array();
+  let members;
   try {
-    if (!statSync(path).isFile()) {
-      throw new ImageFormatError(path, "is not a file: mergeImages takes docker-archive files");
-    }
-    for await (const chunk of createReadStream(path, { start: 0, end: 7 })) {
-      head = chunk as Uint8Array;
-      break;
-    }
-  } catch (error) {
-    if (error instanceof ImageFormatError) throw error;
-    throw new ImageFormatError(path, "no such file; check the mergeImages input path");
-  }
-  const kind = detectCompression(head);
-  const out: InputMembers = {
-    entries: [],
-    manifest: [],
-    repositories: {},
-    compressor: kind === "gzip" ? "gz" : kind,
-  };
-  try {
-    await readArchive(store, path, out);
+    members = await readMembers(store, path);
   } catch (error) {
     throw inArchive(error, path, "not a readable docker-archive");
   }
-  return out;
-}
-
-async function readArchive(store: BlobStore, path: string, out: InputMembers): Promise<void> {
-  let manifest: unknown;
-  for await (
-    const { header, body } of readTar(
-      decompress(createReadStream(path, { highWaterMark: 1 << 20 })),
-    )
-  ) {
-    const name = normalizeMemberPath(header.path, { allowAbsolute: false });
-    if (name === "") continue;
-    const base = { ...header, ...MEMBER_STYLE, path: name };
-    if (header.type === "symlink" || header.type === "hardlink") {
-      const target = header.type === "symlink"
-        ? posix.normalize(posix.join(posix.dirname(name), header.linkTarget ?? ""))
-        : normalizeMemberPath(header.linkTarget ?? "", { allowAbsolute: false });
-      if (target === ".." || target.startsWith("../") || target.startsWith("/")) {
-        throw new ImageFormatError(
-          path,
-          `member ${name} links outside the archive (${header.linkTarget})`,
-        );
-      }
-      out.entries.push({ ...base, size: 0 });
-      continue;
-    }
-    if (header.type === "directory") {
-      out.entries.push({ ...base, size: 0 });
-      continue;
-    }
-    if (header.type !== "file") {
-      throw new ImageFormatError(path, `member ${name} is a ${header.type}: not a docker-archive`);
-    }
-    if (name === "manifest.json" || name === "repositories") {
-      const value = parseJson(path, name, await readAll(body));
-      if (name === "manifest.json") manifest = value;
-      else if (value && typeof value === "object") {
-        out.repositories = value as Record<string, Record<string, string>>;
-      }
-      continue;
-    }
-    const blob = await ingestBlob(store, body, { what: `${path}: ${name}` });
-    out.entries.push({
-      ...base,
-      body: {
-        kind: "stream",
-        open: () => store.read(blob.digest),
-        fingerprint: blob.digest,
-      },
-    });
-  }
-  if (!Array.isArray(manifest) || manifest.some((m) => !m || typeof m !== "object")) {
+  if (!members.small.has("manifest.json")) {
     throw new ImageFormatError(
       path,
-      "has no manifest.json list: mergeImages takes docker-archives (docker save, skopeo, Nix, dockwright)",
+      "has no manifest.json: mergeImages takes docker-archives (docker save, skopeo, Nix, dockwright)",
     );
   }
-  out.manifest = manifest as Record<string, unknown>[];
+  const manifest = dockerArchiveManifest(path, members);
+  const configDigests: string[] = [];
+  const named = new Map<string, string>();
+  for (const entry of manifest) {
+    const image = await dockerArchiveImage(store, path, members, entry);
+    configDigests.push(image.config.digest);
+    for (const name of [entry.Config, ...entry.Layers]) {
+      const resolved = resolveMember(path, members, name);
+      const blob = members.blobs.get(resolved);
+      const bytes = members.small.get(resolved);
+      if (blob) named.set(resolved, blob.digest);
+      else if (bytes) named.set(resolved, digestOf(bytes));
+    }
+  }
+  // Every link must lead to a member that is there (a dangling link would be copied as it is).
+  for (const [name, target] of members.links) {
+    const resolved = resolveMember(path, members, name);
+    if (!members.entries.has(resolved) || members.links.has(resolved)) {
+      throw new ImageFormatError(
+        path,
+        `member ${showName(name)} links to ${showName(target)}, which the archive does not contain`,
+      );
+    }
+  }
+  const entries: TarEntry[] = [];
+  for (const e of members.entries.values()) {
+    if (REWRITTEN.has(e.name)) continue;
+    const base = { path: e.name, mode: e.mode & 0o7777, ...MEMBER_STYLE };
+    if (e.type === "directory") entries.push({ ...base, type: "directory", size: 0 });
+    else if (e.type === "symlink") {
+      entries.push({ ...base, type: "symlink", size: 0, linkTarget: e.linkTarget });
+    } else if (e.type === "hardlink") {
+      entries.push({ ...base, type: "hardlink", size: 0, linkTarget: e.target });
+    } else {
+      const blob = members.blobs.get(e.name);
+      const bytes = members.small.get(e.name);
+      if (blob) {
+        entries.push({
+          ...base,
+          type: "file",
+          size: blob.size,
+          body: {
+            kind: "stream",
+            open: () => store.read(blob.digest),
+            fingerprint: blob.digest,
+            file: store.blobPath(blob.digest),
+          },
+        });
+      } else if (bytes) {
+        entries.push({ ...base, type: "file", size: bytes.length, body: { kind: "bytes", bytes } });
+      }
+    }
+  }
+  return {
+    entries,
+    manifest: manifest as unknown as Record<string, unknown>[],
+    repositories: parseRepositories(path, members.small.get("repositories")),
+    compressor: members.compression === "gzip" ? "gz" : members.compression,
+    configDigests,
+    named,
+    source: path,
+  };
+}
+
+/** The digest of a file member's content: its blob's, or of its bytes. */
+function bodyDigest(e: TarEntry): string | undefined {
+  if (e.body?.kind === "stream") return e.body.fingerprint;
+  if (e.body?.kind === "bytes") return digestOf(e.body.bytes);
+  return undefined;
 }
 
 /** Members of an image, as its own docker-archive would hold them. */
@@ -164,15 +192,22 @@ async function imageMembers(
     manifest: [],
     repositories: {},
     compressor,
+    configDigests: [],
+    named: new Map(),
+    source: image.repoName,
   };
   for (const e of dockerArchiveEntries(store, [built])) {
     if (e.path === "manifest.json" || e.path === "repositories") {
       const bytes = e.body?.kind === "bytes" ? e.body.bytes : new Uint8Array();
       const value = JSON.parse(new TextDecoder().decode(bytes));
-      if (e.path === "manifest.json") out.manifest = value;
-      else out.repositories = value;
+      if (e.path === "manifest.json") {
+        out.manifest = value;
+        out.configDigests = value.map(() => image.config.digest);
+      } else out.repositories = value;
       continue;
     }
+    const digest = bodyDigest(e);
+    if (digest) out.named.set(e.path, digest);
     out.entries.push({ ...e, ...MEMBER_STYLE });
   }
   return out;
@@ -184,15 +219,43 @@ async function unitedMembers(
   sources: readonly MergeSource[],
 ): Promise<InputMembers> {
   const byPath = new Map<string, TarEntry>();
-  const all: InputMembers = { entries: [], manifest: [], repositories: {}, compressor: "none" };
+  const from = new Map<string, string>();
+  const all: InputMembers = {
+    entries: [],
+    manifest: [],
+    repositories: {},
+    compressor: "none",
+    configDigests: [],
+    named: new Map(),
+    source: "",
+  };
   for (const source of sources) {
     const m = source.kind === "archive"
       ? await archiveMembers(store, source.path)
       : source.kind === "image"
       ? await imageMembers(store, source.image, source.compressor)
       : await unitedMembers(store, source.sources);
-    for (const e of m.entries) if (!byPath.has(e.path)) byPath.set(e.path, e);
+    for (const e of m.entries) {
+      const first = byPath.get(e.path);
+      if (!first) {
+        byPath.set(e.path, e);
+        from.set(e.path, m.source);
+        continue;
+      }
+      // The first copy of a path wins: a member this input's images need must be the same.
+      const needed = m.named.get(e.path);
+      if (needed !== undefined && needed !== bodyDigest(first)) {
+        throw new ImageFormatError(
+          m.source,
+          `member ${showName(e.path)} differs from the one of the same name in ${
+            from.get(e.path)
+          }; the merged archive can hold only one`,
+        );
+      }
+    }
+    for (const [path, digest] of m.named) all.named.set(path, digest);
     all.manifest.push(...m.manifest);
+    all.configDigests.push(...m.configDigests);
     // Nix merges with jq's `add` (a repository of a later input replaces the earlier one);
     // merging tags too keeps every legacy entry.
     for (const [repo, tags] of Object.entries(m.repositories)) {
@@ -251,11 +314,9 @@ export async function writeMergedArchive(
   progress.begin(`${basename(path)}: writing ${merged.manifest.length} image(s)`);
   await writeTarFile(path, entries, chosen, (n) => progress.add(n));
   progress.end();
-  const images = merged.manifest.flatMap((m) => {
+  const images = merged.manifest.flatMap((m, i) => {
     const tags = Array.isArray(m.RepoTags) ? m.RepoTags as string[] : [];
-    const configDigest = typeof m.Config === "string"
-      ? `sha256:${m.Config.replace(/^.*\//, "").replace(/\.json$/, "")}`
-      : "";
+    const configDigest = merged.configDigests[i];
     return tags.map((t) => {
       const { name, tag } = splitNameTag(t);
       return { name, tag: tag ?? "", configDigest };

@@ -139,6 +139,7 @@ export async function writeDockerArchive(
   onBytes?: (n: number) => void,
 ): Promise<EncodedImage[]> {
   const encoded = await encodeImages(store, images, { kind: "tar" });
-  await writeTarFile(target, dockerArchiveEntries(store, encoded), compressor, onBytes);
+  // A compressed archive is kept in the cache: an unchanged image is not compressed again.
+  await writeTarFile(target, dockerArchiveEntries(store, encoded), compressor, onBytes, store);
   return encoded;
 }

@@ -7,11 +7,17 @@
  * @module
  */
 
-import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BlobStore } from "../../cache/blob_store.ts";
 import { ingestBlob, type IngestedBlob } from "../../cache/ingest_blob.ts";
 import { type Digest, digestOf, isDigest } from "../../codec/sha256.ts";
+import {
+  closeInputFile,
+  inputFileStream,
+  openInputFile,
+  readInputFile,
+} from "../../host/input_files.ts";
+import { checkLimit, ExpansionBudget, inputLimits, limitError } from "../../host/input_limits.ts";
 import { ImageFormatError, parseJson } from "../../model/errors.ts";
 import type { Image } from "../../model/image.ts";
 import { parseConfigFile } from "../../model/image_config.ts";
@@ -24,7 +30,7 @@ import {
   type Platform,
   type PlatformDescriptor,
 } from "../../model/platform.ts";
-import { checkedLayer, type Members, readImageValue, SMALL_LIMIT } from "../archive_members.ts";
+import { checkedLayer, type Members, readImageValue } from "../archive_members.ts";
 
 interface Descriptor {
   mediaType?: string;
@@ -38,12 +44,31 @@ function descriptor(source: string, value: unknown, what: string): Descriptor {
   const d = value as Descriptor;
   if (
     !d || typeof d !== "object" || typeof d.digest !== "string" || !isDigest(d.digest) ||
-    typeof d.size !== "number"
+    !Number.isSafeInteger(d.size) || d.size < 0
   ) {
     throw new ImageFormatError(
       source,
       `${what} is not a valid descriptor (needs a sha256 digest and a size)`,
     );
+  }
+  if (d.mediaType !== undefined && typeof d.mediaType !== "string") {
+    throw new ImageFormatError(source, `${what}.mediaType must be a string`);
+  }
+  if (d.annotations !== undefined) {
+    if (
+      !d.annotations || typeof d.annotations !== "object" || Array.isArray(d.annotations) ||
+      Object.values(d.annotations).some((v) => typeof v !== "string")
+    ) {
+      throw new ImageFormatError(source, `${what}.annotations must be an object of strings`);
+    }
+  }
+  if (
+    d.platform !== undefined &&
+    (!d.platform || typeof d.platform !== "object" || Array.isArray(d.platform) ||
+      (d.platform.architecture !== undefined && typeof d.platform.architecture !== "string") ||
+      (d.platform.os !== undefined && typeof d.platform.os !== "string"))
+  ) {
+    throw new ImageFormatError(source, `${what}.platform must be an object of strings`);
   }
   return d;
 }
@@ -96,10 +121,23 @@ function pickPlatform(candidates: Descriptor[], platform: Platform): Descriptor 
   return linux[0] ?? candidates[0];
 }
 
+/** Indexes nested in indexes at most (an index may not list itself forever). */
+const MAX_INDEX_DEPTH = 4;
+
 /** Reads OCI blobs from archive members or a layout folder, verifying each against its descriptor. */
 export interface OciBlobs {
+  /** A small blob (a manifest, a config) of at most `maxJsonBytes`, checked. */
   bytes(d: Descriptor, what: string): Uint8Array;
+  /** A blob in the store, checked. */
   blob(d: Descriptor, what: string): IngestedBlob | Promise<IngestedBlob>;
+  /** The expansion budget of the archive the blobs are in, if any. */
+  budget?: ExpansionBudget;
+}
+
+/** Refuses a small blob over `maxJsonBytes` before it is read. */
+function checkSmall(source: string, d: Descriptor, what: string, size = d.size): void {
+  const max = inputLimits().maxJsonBytes;
+  if (size > max) throw limitError(source, `${what} (blob ${d.digest})`, size, "maxJsonBytes", max);
 }
 
 export async function readOci(
@@ -110,7 +148,11 @@ export async function readOci(
   tag: string | undefined,
   platform: Platform = { os: "linux", architecture: hostArchitecture() },
 ): Promise<Image> {
+  const limits = inputLimits();
   let index = parseJson(source, "index.json", indexBytes) as { manifests?: unknown[] };
+  if (!index || typeof index !== "object" || Array.isArray(index)) {
+    throw new ImageFormatError(source, "index.json is not a JSON object");
+  }
   let refName: string | undefined;
   let fullName: string | undefined;
   for (let depth = 0;; depth++) {
@@ -146,8 +188,19 @@ export async function readOci(
       config?: unknown;
       layers?: unknown[];
     };
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+      throw new ImageFormatError(source, `manifest ${pick.digest} is not a JSON object`);
+    }
+    if (doc.mediaType !== undefined && typeof doc.mediaType !== "string") {
+      throw new ImageFormatError(source, `manifest ${pick.digest}: mediaType must be a string`);
+    }
     if (Array.isArray(doc.manifests)) {
-      if (depth > 4) throw new ImageFormatError(source, "indexes nested too deeply");
+      if (depth >= MAX_INDEX_DEPTH) {
+        throw new ImageFormatError(
+          source,
+          `indexes are nested more than ${MAX_INDEX_DEPTH} deep (an index that lists itself?)`,
+        );
+      }
       index = doc;
       continue;
     }
@@ -155,9 +208,22 @@ export async function readOci(
     const configBytes = blobs.bytes(configDesc, "config");
     const diffIds =
       parseConfigFile(`${source}: config ${configDesc.digest}`, configBytes).rootfs.diff_ids;
-    const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) =>
+    if (doc.layers !== undefined && !Array.isArray(doc.layers)) {
+      throw new ImageFormatError(source, `manifest ${pick.digest}: layers must be a list`);
+    }
+    checkLimit(
+      source,
+      `manifest ${pick.digest} layers`,
+      doc.layers?.length ?? 0,
+      "maxLayers",
+      limits,
+    );
+    const layerDescs = (doc.layers ?? []).map((l, i) =>
       descriptor(source, l, `manifest layers[${i}]`)
     );
+    // What the layers may expand to, as a whole: a gzip or zstd bomb is refused while it is read.
+    const budget = blobs.budget ??
+      new ExpansionBudget(source, layerDescs.reduce((n, d) => n + d.size, 0), limits.maxExpansion);
     if (diffIds.length !== layerDescs.length) {
       throw new ImageFormatError(
         source,
@@ -170,7 +236,9 @@ export async function readOci(
         throw new ImageFormatError(source, `layer ${i} has unsupported media type ${d.mediaType}`);
       }
       const blob = await blobs.blob(d, `layer ${i}`);
-      layers.push(await checkedLayer(store, source, blob, diffIds[i], `layer ${d.digest}`));
+      layers.push(
+        await checkedLayer(store, source, blob, diffIds[i], `layer ${d.digest}`, budget),
+      );
     }
     return {
       ...readImageValue(store, configBytes, layers, nameOf(refName, fullName ?? undefined)),
@@ -185,10 +253,14 @@ export async function readOci(
 
 export function ociMemberBlobs(store: BlobStore, source: string, members: Members): OciBlobs {
   return {
+    budget: members.budget,
     bytes(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
+      checkSmall(source, d, what);
+      const stored = members.blobs.get(name);
+      if (stored) checkSmall(source, d, what, stored.size);
       const bytes = members.small.get(name) ??
-        (members.blobs.has(name) ? store.readBytes(members.blobs.get(name)!.digest) : undefined);
+        (stored ? store.readBytes(stored.digest) : undefined);
       if (!bytes) throw new ImageFormatError(source, `${what}: blob ${d.digest} is missing`);
       if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
         throw new ImageFormatError(source, `${what}: blob does not match its digest ${d.digest}`);
@@ -215,28 +287,41 @@ export function ociMemberBlobs(store: BlobStore, source: string, members: Member
 
 export function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
   const path = (d: Descriptor) => join(dir, "blobs", "sha256", d.digest.slice(7));
+  const options = (d: Descriptor, what: string) => ({
+    source: dir,
+    member: `${what} (blob ${d.digest})`,
+    within: dir,
+  });
   return {
     bytes(d, what) {
-      if (!existsSync(path(d))) {
-        throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
-      }
-      if (statSync(path(d)).size > SMALL_LIMIT) {
-        throw new ImageFormatError(dir, `${what}: blob is too large for JSON`);
-      }
-      const bytes = readFileSync(path(d));
+      checkSmall(dir, d, what);
+      const bytes = readInputFile(path(d), {
+        ...options(d, what),
+        limit: inputLimits().maxJsonBytes,
+      });
       if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
         throw new ImageFormatError(dir, `${what}: blob does not match its digest ${d.digest}`);
       }
       return bytes;
     },
     async blob(d, what) {
-      if (!existsSync(path(d))) {
-        throw new ImageFormatError(dir, `${what}: blob ${d.digest} is missing`);
+      const file = openInputFile(path(d), options(d, what));
+      if (file.size !== d.size) {
+        closeInputFile(file);
+        throw new ImageFormatError(
+          dir,
+          `${what}: blob ${d.digest} is ${file.size} bytes, but its descriptor says ${d.size}`,
+        );
       }
-      return await ingestBlob(store, createReadStream(path(d), { highWaterMark: 1 << 20 }), {
-        what: `${dir}: ${what}`,
-        expected: { digest: d.digest, size: d.size },
-      });
+      const stream = inputFileStream(file);
+      try {
+        return await ingestBlob(store, stream, {
+          what: `${dir}: ${what}`,
+          expected: { digest: d.digest, size: d.size },
+        });
+      } finally {
+        stream.destroy();
+      }
     },
   };
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { constants, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BlobStore } from "../../cache/blob_store.ts";
 import type { Digest } from "../../codec/sha256.ts";
@@ -166,14 +166,10 @@ async function writeLayoutFolder(
     mkdirSync(blobDir, { recursive: true });
     writeFileSync(join(tmp, "oci-layout"), plan.ociLayout);
     for (const m of plan.manifests) writeFileSync(join(blobDir, m.digest.slice(7)), m.bytes);
-    for (const b of plan.storeBlobs) {
-      // Reflink where the file system can (instant, no extra space), plain copy otherwise.
-      copyFileSync(
-        store.blobPath(b.digest),
-        join(blobDir, b.digest.slice(7)),
-        constants.COPYFILE_FICLONE,
-      );
-    }
+    // Hard links to the store's read-only blobs where that is safe: a layout's
+    // blobs are named by their digest and no tool writes to one in place. Copies
+    // (reflinks where the file system can) otherwise; see BlobStore.place.
+    for (const b of plan.storeBlobs) store.place(b.digest, join(blobDir, b.digest.slice(7)));
     writeFileSync(join(tmp, "index.json"), plan.index.bytes);
   });
 }

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { checkJsonDepth, inputLimits } from "../../host/input_limits.ts";
+import { readBody } from "./body.ts";
 import type { CredentialLookup } from "./credentials.ts";
 import { describeFailure, RegistryAuthError, RegistryError } from "./errors.ts";
 
@@ -189,7 +191,15 @@ export class Authenticator {
       url = new URL(realm);
     } catch {
       throw new RegistryAuthError(
-        `${this.registry} names an invalid token server URL ${JSON.stringify(realm)}`,
+        `${this.registry} names an invalid token server URL ${JSON.stringify(realm.slice(0, 200))}`,
+        401,
+      );
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      // Deno's fetch would read a file: realm from the local disk.
+      throw new RegistryAuthError(
+        `${this.registry} names a token server at a ${url.protocol} URL; only http: and https: ` +
+          "token servers are asked (the registry is broken or hostile)",
         401,
       );
     }
@@ -201,6 +211,7 @@ export class Authenticator {
     const headers: Record<string, string> = { accept: "application/json" };
     if (creds) headers.authorization = creds.basicHeader();
     const response = await this.send(url.href, { method: "GET", headers });
+    const where = `the token server of ${this.registry} (${url.origin})`;
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();
       if (!creds) throw this.#loginNeeded(`a token for ${this.repository}`);
@@ -209,23 +220,32 @@ export class Authenticator {
     if (!response.ok) {
       const { text, codes } = await describeFailure(response);
       throw new RegistryError(
-        `the token server of ${this.registry} (${url.origin}) failed: ${text}`,
+        `${where} failed: ${text}`,
         response.status,
         codes,
       );
     }
+    // Bounded: a token server may send an endless body (or stall: the transport stops it).
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBody(response, inputLimits().maxJsonBytes, `the answer of ${where}`);
+    } catch (error) {
+      if (error instanceof RegistryError) throw error;
+      throw new RegistryError(`${where} stopped answering: ${(error as Error).message}`);
+    }
+    checkJsonDepth(where, "its answer", bytes);
     let token: unknown;
     try {
-      const body = await response.json() as { token?: unknown; access_token?: unknown };
-      token = body.token ?? body.access_token;
+      const body = JSON.parse(new TextDecoder().decode(bytes)) as {
+        token?: unknown;
+        access_token?: unknown;
+      };
+      token = body?.token ?? body?.access_token;
     } catch {
       token = undefined;
     }
     if (typeof token !== "string" || token === "") {
-      throw new RegistryAuthError(
-        `the token server of ${this.registry} (${url.origin}) answered without a token`,
-        response.status,
-      );
+      throw new RegistryAuthError(`${where} answered without a token`, response.status);
     }
     this.#header = `Bearer ${token}`;
     this.#tokenScopes = scopes.join(" ");

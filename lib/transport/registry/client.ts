@@ -2,9 +2,10 @@
  * An HTTP client for one repository of a registry (distribution spec v2):
  * picks the scheme (HTTPS, or plain HTTP when `tlsVerify` is false),
  * authenticates from the `GET /v2/` challenge, retries with exponential
- * backoff on 5xx, 429, 408 and dropped connections (honouring
- * `Retry-After`), and follows redirects of blob downloads without sending
- * the `Authorization` header to another origin.
+ * backoff on 5xx, 429, 408, dropped connections and registries that stop
+ * answering (honouring `Retry-After`), and follows redirects of blob
+ * downloads, to http: and https: URLs only, without sending the
+ * `Authorization` header to another origin.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import { Authenticator } from "./auth.ts";
 import { type CredentialLookup, type CredsOption, findCredentials } from "./credentials.ts";
 import { describeFailure, RegistryError } from "./errors.ts";
 import { apiHost } from "../../model/reference.ts";
-import { networkProblem, readCaFile, Transport } from "./transport.ts";
+import { networkProblem, readCaFile, readTimeoutMs, Transport } from "./transport.ts";
 
 /** Connection options shared by pulls and pushes. */
 export interface RegistryOptions {
@@ -33,6 +34,12 @@ export interface RegistryOptions {
   attempts?: number;
   /** First backoff delay in milliseconds; doubles on each retry. Default 250. */
   retryDelayMs?: number;
+  /**
+   * Milliseconds a request may wait for the registry's answer, and a body for
+   * its next bytes, before it is given up (and retried where safe). Default
+   * `$DOCKWRIGHT_REGISTRY_TIMEOUT` seconds, else 30 s.
+   */
+  readTimeoutMs?: number;
 }
 
 /** Options of one request. */
@@ -73,9 +80,6 @@ export function isLoopbackRegistry(registry: string): boolean {
 /** A TLS failure that retrying cannot fix. */
 const CERTIFICATE_PROBLEM =
   /certificate|UnknownIssuer|CaUsedAsEndEntity|self.signed|unable to verify|TLS handshake/i;
-
-/** How long the first request to a registry (`GET /v2/`) may take. */
-const PING_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -149,6 +153,7 @@ export class RegistryClient {
     this.#transport = new Transport({
       caPem: readCaFile(options.caFile),
       insecure: !this.#tlsVerify,
+      readTimeoutMs: readTimeoutMs(options.readTimeoutMs),
     });
     const credentials = lookup ??
       findCredentials(target.registry, target.repository, { creds: options.creds });
@@ -217,7 +222,24 @@ export class RegistryClient {
       if (hops >= 5) {
         throw new RegistryError(`${this.registry}: too many redirects for ${options.what}`);
       }
-      current = new URL(location, current).href;
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new RegistryError(
+          `${this.registry}: ${options.what} redirects to an invalid URL ${
+            JSON.stringify(location.slice(0, 200))
+          }`,
+        );
+      }
+      if (next.protocol !== "https:" && next.protocol !== "http:") {
+        // Deno's fetch reads file: URLs from the local disk: never follow a registry there.
+        throw new RegistryError(
+          `${this.registry}: ${options.what} redirects to a ${next.protocol} URL; ` +
+            "only http: and https: redirects are followed (the registry is broken or hostile)",
+        );
+      }
+      current = next.href;
     }
   }
 
@@ -282,15 +304,11 @@ export class RegistryClient {
 
   async #ping(): Promise<string> {
     const host = apiHost(this.registry);
-    // fetch has no timeout of its own: a host that swallows packets would hang here forever.
+    // The transport's read timeout bounds every request: a host that swallows packets fails.
     const tryBase = async (base: string, retry: boolean): Promise<Response> =>
       await this.#withRetries(
         `the registry API (${base}/v2/)`,
-        () =>
-          this.#transport.fetch(`${base}/v2/`, {
-            method: "GET",
-            signal: AbortSignal.timeout(PING_TIMEOUT_MS),
-          }),
+        () => this.#transport.fetch(`${base}/v2/`, { method: "GET" }),
         retry,
       );
     let response: Response;

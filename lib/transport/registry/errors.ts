@@ -94,6 +94,7 @@ export class RegistryNotFoundError extends RegistryError {
 /**
  * `HTTP 400 DIGEST_INVALID: ...` from a response's status and the
  * distribution-spec error body (`{"errors":[{"code","message"}]}`), if any.
+ * Only the first 4 KiB of the body are read; the rest is cancelled.
  *
  * @example
  * ```ts
@@ -108,7 +109,8 @@ export async function describeFailure(
 ): Promise<{ text: string; codes: string[] }> {
   let body = "";
   try {
-    body = (await response.text()).slice(0, 4096);
+    // At most 4 KiB: a registry may send an endless error page.
+    body = await bodyPrefix(response, 4096);
   } catch {
     // The body is only decoration.
   }
@@ -125,4 +127,25 @@ export async function describeFailure(
   }
   const detail = details.filter(Boolean).join("; ");
   return { text: `HTTP ${response.status}${detail ? ` ${detail}` : ""}`, codes };
+}
+
+/** The first `limit` bytes of a body as text; the rest is cancelled unread. */
+async function bodyPrefix(response: Response, limit: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const out = new Uint8Array(limit);
+  let total = 0;
+  try {
+    while (total < limit) {
+      const next = await reader.read();
+      if (next.done) break;
+      const piece = next.value.subarray(0, limit - total);
+      out.set(piece, total);
+      total += piece.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  return new TextDecoder().decode(out.subarray(0, total));
 }

@@ -29,7 +29,16 @@ import { hostArchitecture } from "../../model/platform.ts";
 import type { Progress } from "../../host/progress.ts";
 import { rememberBlobLocation } from "./blob_locations.ts";
 import { RegistryClient, type RegistryOptions } from "./client.ts";
+import { bodyChunks, readBody } from "./body.ts";
 import { describeFailure, RegistryError, RegistryNotFoundError } from "./errors.ts";
+import {
+  checkJsonDepth,
+  checkLimit,
+  ExpansionBudget,
+  inputLimits,
+  limitError,
+  LIMITS,
+} from "../../host/input_limits.ts";
 import { mapLimit } from "../../host/map_limit.ts";
 import {
   choosePlatform,
@@ -70,11 +79,6 @@ export interface Pulled {
 
 /** The `Accept` header for manifests: every type dockwright reads. */
 const MANIFEST_ACCEPT = [OCI.manifest, OCI.index, DOCKER.manifest, DOCKER.manifestList].join(", ");
-/** Registries refuse manifests over 4 MiB; so do we. */
-const MANIFEST_LIMIT = 4 << 20;
-/** Configs are JSON kept in memory. */
-const CONFIG_LIMIT = 16 << 20;
-
 interface Descriptor {
   mediaType?: string;
   digest: Digest;
@@ -91,46 +95,6 @@ interface ManifestDoc {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Reads a response body, refusing more than `limit` bytes. */
-async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of bodyChunks(response)) {
-    total += chunk.length;
-    if (total > limit) {
-      throw new RegistryError(`${what} is larger than ${limit} bytes; refusing it`);
-    }
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
-/** A response body as an async iterable (cancelled when the consumer stops early). */
-async function* bodyChunks(response: Response): AsyncGenerator<Uint8Array> {
-  if (!response.body) return;
-  const reader = response.body.getReader();
-  let done = false;
-  try {
-    while (true) {
-      const next = await reader.read();
-      if (next.done) {
-        done = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    if (!done) await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-}
 
 function descriptor(value: unknown, what: string, where: string): Descriptor {
   const d = value as Descriptor;
@@ -164,35 +128,61 @@ class Puller {
   ): Promise<{ bytes: Uint8Array; digest: Digest; doc: ManifestDoc; mediaType: string }> {
     let bytes: Uint8Array | undefined;
     let contentType = "";
+    const limit = inputLimits().maxJsonBytes;
+    if (expected?.size !== undefined && expected.size > limit) {
+      throw limitError(this.where, `manifest ${reference}`, expected.size, "maxJsonBytes", limit);
+    }
     if (expected && this.store.has(expected.digest)) {
       bytes = this.store.readBytes(expected.digest);
     } else {
       const what = `manifest ${reference}`;
-      const response = await this.client.request(
-        "GET",
-        `/v2/${this.ref.repository}/manifests/${reference}`,
-        {
-          what,
-          headers: { accept: MANIFEST_ACCEPT },
-        },
-      );
-      if (response.status === 404) {
-        const { codes } = await describeFailure(response);
-        throw new RegistryNotFoundError(
-          `${this.where} has no manifest ${reference}: check the image name and digest (\`skopeo inspect docker://${this.where}:TAG\` shows the digest of a tag)`,
-          codes,
+      const attempts = Math.max(1, this.options.attempts ?? 5);
+      for (let attempt = 1;; attempt++) {
+        const response = await this.client.request(
+          "GET",
+          `/v2/${this.ref.repository}/manifests/${reference}`,
+          {
+            what,
+            headers: { accept: MANIFEST_ACCEPT },
+          },
         );
+        if (response.status === 404) {
+          const { codes } = await describeFailure(response);
+          throw new RegistryNotFoundError(
+            `${this.where} has no manifest ${reference}: check the image name and digest (\`skopeo inspect docker://${this.where}:TAG\` shows the digest of a tag)`,
+            codes,
+          );
+        }
+        if (!response.ok) {
+          const { text, codes } = await describeFailure(response);
+          throw new RegistryError(
+            `${this.where}: cannot get ${what}: ${text}`,
+            response.status,
+            codes,
+          );
+        }
+        contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim();
+        try {
+          bytes = await readBody(
+            response,
+            limit,
+            `${this.where}: ${what}`,
+            `; if the registry is trusted, raise ${LIMITS.maxJsonBytes.env}`,
+          );
+          break;
+        } catch (error) {
+          // A size over the limit is final; a dropped or stalled body is worth another try.
+          if (error instanceof RegistryError) throw error;
+          if (attempt >= attempts) {
+            throw new RegistryError(
+              `${this.where}: reading ${what} failed ${attempt} times (${
+                (error as Error).message
+              }); the connection to the registry is unreliable: try again later`,
+            );
+          }
+          await sleep(this.client.backoff(attempt));
+        }
       }
-      if (!response.ok) {
-        const { text, codes } = await describeFailure(response);
-        throw new RegistryError(
-          `${this.where}: cannot get ${what}: ${text}`,
-          response.status,
-          codes,
-        );
-      }
-      contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim();
-      bytes = await readLimited(response, MANIFEST_LIMIT, `${this.where}: ${what}`);
     }
     const digest = digestOf(bytes);
     if (
@@ -207,6 +197,7 @@ class Puller {
       );
     }
     let doc: ManifestDoc;
+    checkJsonDepth(this.where, `manifest ${reference}`, bytes!);
     try {
       doc = JSON.parse(new TextDecoder().decode(bytes)) as ManifestDoc;
     } catch (error) {
@@ -214,8 +205,17 @@ class Puller {
         `${this.where}: manifest ${reference} is not valid JSON (${(error as Error).message})`,
       );
     }
-    if (!doc || typeof doc !== "object") {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
       throw new RegistryError(`${this.where}: manifest ${reference} is not a JSON object`);
+    }
+    if (doc.mediaType !== undefined && typeof doc.mediaType !== "string") {
+      throw new RegistryError(`${this.where}: manifest ${reference}: mediaType must be a string`);
+    }
+    if (doc.manifests !== undefined && !Array.isArray(doc.manifests)) {
+      throw new RegistryError(`${this.where}: manifest ${reference}: manifests must be a list`);
+    }
+    if (doc.layers !== undefined && !Array.isArray(doc.layers)) {
+      throw new RegistryError(`${this.where}: manifest ${reference}: layers must be a list`);
     }
     if (
       doc.schemaVersion === 1 ||
@@ -285,8 +285,9 @@ class Puller {
           (error instanceof DigestMismatchError && received < d.size);
         if (!truncated) throw error;
         if (attempt >= attempts) {
+          const why = dropped instanceof Error ? ` (${dropped.message})` : "";
           throw new RegistryError(
-            `${this.where}: downloading ${what} (${d.digest}) stopped after ${received} of ${d.size} bytes, ${attempt} times; ` +
+            `${this.where}: downloading ${what} (${d.digest}) stopped after ${received} of ${d.size} bytes, ${attempt} times${why}; ` +
               "the connection to the registry is unreliable: try again later",
           );
         }
@@ -359,6 +360,12 @@ export async function pull(
         `${puller.where}: ${image.digest} is not a container image (its config is ${configDesc.mediaType})`,
       );
     }
+    checkLimit(
+      puller.where,
+      `manifest ${image.digest} layers`,
+      doc.layers?.length ?? 0,
+      "maxLayers",
+    );
     const layerDescs = (Array.isArray(doc.layers) ? doc.layers : []).map((l, i) =>
       descriptor(l, `layers[${i}]`, puller.where)
     );
@@ -370,9 +377,7 @@ export async function pull(
         );
       }
     }
-    if (configDesc.size > CONFIG_LIMIT) {
-      throw new RegistryError(`${puller.where}: the config is ${configDesc.size} bytes, too large`);
-    }
+    checkLimit(puller.where, "the config", configDesc.size, "maxJsonBytes");
     const configBlob = await puller.blob(configDesc, "config");
     const configBytes = store.readBytes(configBlob.digest);
     let config: ImageConfigFile;
@@ -405,9 +410,16 @@ export async function pull(
         formatReference({ ...ref, digest: undefined, tag: undefined })
       }: ${layerDescs.length} layer(s)`,
     );
+    // What the layers may expand to, as a whole: a gzip or zstd bomb is refused while it is hashed.
+    const budget = new ExpansionBudget(puller.where, layerDescs.reduce((n, d) => n + d.size, 0));
     const layers = await mapLimit(layerDescs, options.concurrency ?? 3, async (d, i) => {
       const blob = await puller.blob(d, `layer ${i + 1}/${layerDescs.length}`);
-      const diffId = await diffIdOf(store, blob);
+      const member = `layer ${i + 1}/${layerDescs.length} (${d.digest})`;
+      const diffId = await diffIdOf(store, blob, {
+        what: `${puller.where}: ${member}`,
+        member,
+        budget,
+      });
       if (diffId !== diffIds[i]) {
         throw new RegistryError(
           `${puller.where}: layer ${i} (${d.digest}) has diff_id ${diffId} but the config says ${

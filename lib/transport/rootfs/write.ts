@@ -16,13 +16,16 @@ import type { Compressor } from "../../codec/compress.ts";
 import { discardTemp, tempPathFor } from "../../host/temp_files.ts";
 import { Progress } from "../../host/progress.ts";
 import { SOURCE_DATE_EPOCH } from "../../model/constants.ts";
+import { namingSource } from "../../model/errors.ts";
 import type { Image } from "../../model/image.ts";
 import { flattenLayers } from "../../tree/flatten.ts";
 import { writeTarFile } from "../archive_file.ts";
 
 /**
  * Writes `image`'s root file system to `target` (atomically), compressed as
- * a whole with `compressor`.
+ * a whole with `compressor`. Layers are applied as runtimes apply them (see
+ * `tree/flatten.ts`); an error applying them names `source`, the input the
+ * image came from, when given.
  *
  * @example
  * ```ts
@@ -41,16 +44,22 @@ export async function writeRootfs(
   compressor: Compressor,
   progress: Progress = Progress.silent(),
   label = "rootfs",
+  source?: string,
 ): Promise<void> {
   // Big file bodies spill to a private folder instead of memory; Ctrl-C removes it.
   const spill = tempPathFor(join(tmpdir(), "dockwright-export"));
   try {
     mkdirSync(spill, { mode: 0o700 });
     progress.begin(`${label}: reading ${image.layers.length} layer(s)`);
-    const tree = await flattenLayers(store, image.layers, {
-      spillDir: spill,
-      onBytes: (n) => progress.add(n),
-    });
+    let tree;
+    try {
+      tree = await flattenLayers(store, image.layers, {
+        spillDir: spill,
+        onBytes: (n) => progress.add(n),
+      });
+    } catch (error) {
+      throw namingSource(error, source); // a layer that cannot be applied: say whose
+    }
     progress.end();
     const entries = tree.toEntries({ root: ".", mtime: SOURCE_DATE_EPOCH });
     progress.begin(`${label}: writing`);

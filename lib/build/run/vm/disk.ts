@@ -34,8 +34,10 @@ function debugfsCommands(unapplied: readonly Unapplied[]): string {
   for (const { path, node, missing } of unapplied) {
     if (/["\n\\]/.test(path)) {
       throw new VmSetupError(
-        `cannot set the owner of /${path} without root (its name has a quote, backslash or newline)`,
-        "build as root",
+        `cannot ${
+          missing ? "create" : "set the owner of"
+        } /${path} on the VM's disk: its name has a quote, backslash or newline, which debugfs cannot take`,
+        missing ? "rename it in the base image" : "build as root",
       );
     }
     const p = `"/${path}"`;
