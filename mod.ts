@@ -147,3 +147,4 @@ export type { Progress } from "./lib/host/progress.ts";
 export type { EntryType } from "./lib/tar/entry.ts";
 export { InputError, inputLimits, LIMITS } from "./lib/host/input_limits.ts";
 export type { InputLimits, LimitSpec } from "./lib/host/input_limits.ts";
+export type { PathRecord } from "./lib/inspect/scan.ts";

@@ -11,9 +11,8 @@ import type { BlobStore } from "../cache/blob_store.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { Progress } from "../host/progress.ts";
 import { configFileOf, type Image } from "../model/image.ts";
-import type { EntryType } from "../tar/entry.ts";
 import { analyseImage, type ImageReport, manifestOf, tarSizes } from "./inspect.ts";
-import type { LayerScan } from "./scan.ts";
+import type { LayerScan, PathRecord } from "./scan.ts";
 import type { PlacedRecord } from "./stack.ts";
 
 /**
@@ -24,23 +23,7 @@ import type { PlacedRecord } from "./stack.ts";
  * const s: PathState = { type: "file", mode: 0o644, uid: 0, gid: 0, size: 3, hash: "ab12...", layer: 1 };
  * ```
  */
-export interface PathState {
-  /** The type; a hard link counts as the file it names. */
-  type: EntryType;
-  /** Permission bits (`0o7777`). */
-  mode: number;
-  /** Owner's user id. */
-  uid: number;
-  /** Owner's group id. */
-  gid: number;
-  /** Content bytes (regular files and hard links). */
-  size: number;
-  /** sha256 (hex) of the content. */
-  hash?: string;
-  /** A symlink's target. */
-  linkTarget?: string;
-  /** `major,minor` of a device. */
-  device?: string;
+export interface PathState extends Omit<PathRecord, "path"> {
   /** The layer (1 = bottom) this version comes from. */
   layer: number;
 }

@@ -27,10 +27,13 @@ import { normalizeMemberPath } from "../tar/safe_path.ts";
 export interface PathRecord {
   /** Path from the image root, without a leading `/` (`etc/motd`). */
   path: string;
+  /** The entry's type. */
   type: EntryType;
   /** Permission bits (`0o7777`). */
   mode: number;
+  /** Owner's user id. */
   uid: number;
+  /** Owner's group id. */
   gid: number;
   /** Content bytes of a regular file; 0 for anything else. */
   size: number;
