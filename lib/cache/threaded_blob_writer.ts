@@ -101,10 +101,12 @@ export class ThreadedBlobWriter implements ChunkSink {
   async write(chunk: Uint8Array, transfer = false): Promise<void> {
     if (this.#error) throw this.#error;
     // Transferring detaches the whole buffer: copy unless the caller owns it and it is not mostly waste.
+    // (A copy by `new Uint8Array`: a Buffer's `slice()` is a view, and transferring it would detach
+    // the producer's buffer, such as a zlib or zstd decoder's output buffer.)
     if (this.#fd !== null) writeAll(this.#fd, chunk);
     const owned = transfer && chunk.buffer.byteLength <= 2 * chunk.byteLength
       ? chunk
-      : chunk.slice();
+      : new Uint8Array(chunk);
     this.#inFlight += owned.byteLength;
     const buffer = owned.buffer as ArrayBuffer;
     this.#worker.postMessage({ buffer, offset: owned.byteOffset, length: owned.byteLength }, [
