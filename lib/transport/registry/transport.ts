@@ -25,6 +25,7 @@
 
 import { readFileSync } from "node:fs";
 import process from "node:process";
+import { clearImmediate, setImmediate } from "node:timers";
 import { RegistryError } from "./errors.ts";
 
 /**
@@ -143,16 +144,19 @@ function watchBody(
   const body = new ReadableStream<Uint8Array>({
     async pull(out) {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let lastTurn: ReturnType<typeof setImmediate> | undefined;
       const stall = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
+        timer = setTimeout(() => {
+          // One more turn of the event loop first: bytes that came while this process was busy
+          // (decompressing, hashing) are delivered then, and are not a stall.
+          lastTurn = setImmediate(() =>
             reject(
               new RegistryStallError(
                 `no data for ${seconds(timeoutMs)} while reading the answer of ${url}`,
               ),
-            ),
-          timeoutMs,
-        );
+            )
+          );
+        }, timeoutMs);
       });
       try {
         const next = await Promise.race([reader.read(), stall]);
@@ -164,6 +168,7 @@ function watchBody(
         out.error(error);
       } finally {
         clearTimeout(timer);
+        if (lastTurn) clearImmediate(lastTurn);
       }
     },
     cancel(reason) {
