@@ -31,6 +31,7 @@ import {
   buildLayeredImage,
   exportImage,
   InputError,
+  inspectImage,
   mergeImages,
   openImage,
   writeTextDir,
@@ -885,6 +886,20 @@ describe("hostile and broken inputs", () => {
           assert.deepEqual(readdirSync(out), [], `${what}: nothing written`);
           assert.deepEqual(readdirSync(join(cacheDir, "tmp")), [], `${what}: no temp file left`);
         }
+        if (c.uses !== APPLY_USES && (c.uses.includes("fromImage") || c.uses.includes("export"))) {
+          // inspect reads blobs where they are (a scan, not the cache): the same refusals.
+          // (A layer's content is only refused where it is applied: inspect shows it.)
+          const what = `${c.name} (inspect)`;
+          let error: unknown;
+          try {
+            await inspectImage(paths.get(c.name)!, { cacheDir, progress: false });
+          } catch (e) {
+            error = e;
+          }
+          assert.ok(error !== undefined, `${what}: was accepted`);
+          assertClear(error, c.expect, what);
+          assert.deepEqual(readdirSync(join(cacheDir, "tmp")), [], `${what}: no temp file left`);
+        }
       } finally {
         for (const k of Object.keys(c.env ?? {})) {
           if (saved[k] === undefined) delete process.env[k];
@@ -895,28 +910,32 @@ describe("hostile and broken inputs", () => {
   });
 
   it("registries: redirects and realms to file:, stalls, endless bodies, deep JSON and bombs are refused in time", async () => {
-    for (const c of REGISTRY_CASES) {
-      const img = c.image?.() ?? registryImage();
-      registry.handler = c.handler(img);
-      const cacheDir = join(work, "registry-cache", c.name.replace(/[^a-z0-9]+/gi, "-"));
-      const started = Date.now();
-      let error: unknown;
-      try {
-        await openImage(`docker://${registry.host}/hostile@${img.manifestDigest}`, {
-          cacheDir,
-          tlsVerify: false,
-          readTimeoutMs: 300,
-          attempts: 2,
-          retryDelayMs: 10,
-          progress: false,
-        });
-      } catch (e) {
-        error = e;
+    // openImage keeps the blobs in the cache; inspectImage scans them as they download.
+    for (const [use, open] of [["openImage", openImage], ["inspectImage", inspectImage]] as const) {
+      for (const c of REGISTRY_CASES) {
+        const what = `${c.name} (${use})`;
+        const img = c.image?.() ?? registryImage();
+        registry.handler = c.handler(img);
+        const cacheDir = join(work, "registry-cache", use, c.name.replace(/[^a-z0-9]+/gi, "-"));
+        const started = Date.now();
+        let error: unknown;
+        try {
+          await open(`docker://${registry.host}/hostile@${img.manifestDigest}`, {
+            cacheDir,
+            tlsVerify: false,
+            readTimeoutMs: 300,
+            attempts: 2,
+            retryDelayMs: 10,
+            progress: false,
+          });
+        } catch (e) {
+          error = e;
+        }
+        assert.ok(error !== undefined, `${what}: was accepted`);
+        assertClear(error, c.expect, what);
+        assert.ok(Date.now() - started < 20_000, `${what}: took ${Date.now() - started} ms`);
+        assert.deepEqual(readdirSync(join(cacheDir, "tmp")), [], `${what}: no temp file left`);
       }
-      assert.ok(error !== undefined, `${c.name}: was accepted`);
-      assertClear(error, c.expect, c.name);
-      assert.ok(Date.now() - started < 20_000, `${c.name}: took ${Date.now() - started} ms`);
-      assert.deepEqual(readdirSync(join(cacheDir, "tmp")), [], `${c.name}: no temp file left`);
     }
   });
 

@@ -7,12 +7,14 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   build,
+  buildImage,
   buildLayeredImage,
+  type BuildOptions,
   diffImages,
   formatReport,
   formatTree,
@@ -37,7 +39,8 @@ import {
   tempDir,
 } from "./helpers/tools.ts";
 import { type RegistryServer, startRegistry } from "./helpers/registry.ts";
-import { CLI, ROOT, RUNTIME, runTs } from "./helpers/dockwright.ts";
+import { CLI, ROOT, RUNTIME, runtimeCommand, runTs } from "./helpers/dockwright.ts";
+import { diskUsage, runMeasured } from "./helpers/hostile.ts";
 
 /** What `tar -tvf` says about an uncompressed tar: members, regular files and their bytes. */
 async function tarListing(
@@ -321,6 +324,99 @@ describe("inspect", () => {
     const help = await runTs(RUNTIME, CLI, ["inspect", "--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--html FILE/);
+  });
+});
+
+describe("layers read where they are", () => {
+  const MiB = 1 << 20;
+  let dir: string;
+  let registry: RegistryServer | undefined;
+  after(async () => {
+    await registry?.stop();
+    rmrf(dir);
+  });
+
+  it("inspect and diff copy no layer into the cache: archives, gzip archives, layouts, registries", async (t) => {
+    if (!requireTools(t, ["docker-registry"])) return;
+    dir = tempDir("dw-inspect-in-place-");
+    const buildCache = join(dir, "build-cache");
+    mkdirSync(join(dir, "root", "srv"), { recursive: true });
+    // 24 MiB that no codec shrinks: a layer copied into the cache would show at once.
+    writeFileSync(join(dir, "root", "srv", "blob"), randomBytes(24 * MiB));
+    writeFileSync(join(dir, "root", "srv", "motd"), "hi\n");
+    const image = buildImage({ name: "in-place", tag: "1", copyToRoot: join(dir, "root") });
+    const outputs: Array<[string, BuildOptions]> = [
+      ["plain.tar", { compressor: "none" }],
+      ["gzip.tar.gz", { compressor: "gz" }],
+      ["layout.oci", { format: "oci", compressor: "zstd" }],
+    ];
+    const specs: string[] = [];
+    for (const [name, options] of outputs) {
+      const out = join(dir, name);
+      await build(image, { ...options, out, cacheDir: buildCache, progress: false });
+      specs.push(out);
+    }
+    registry = await startRegistry(join(dir, "registry"));
+    await push(image, `${registry.host}/in-place:1`, {
+      cacheDir: buildCache,
+      tlsVerify: false,
+      progress: false,
+    });
+    specs.push(`docker://${registry.host}/in-place:1`);
+
+    const [cmd, ...pre] = runtimeCommand(RUNTIME);
+    const reports: ImageReport[] = [];
+    for (const spec of specs) {
+      const cache = join(dir, `cache-${reports.length}`);
+      const tmp = join(dir, `tmp-${reports.length}`);
+      mkdirSync(tmp);
+      const r = await runMeasured(cmd, [
+        ...pre,
+        CLI,
+        "inspect",
+        spec,
+        "--json",
+        "--cache-dir",
+        cache,
+        "--tls-verify=false",
+      ], { env: { TMPDIR: tmp }, timeoutMs: 120_000, diskDirs: [cache, tmp] });
+      assert.equal(r.code, 0, `${spec}: ${r.stderr}`);
+      const written = Math.max(r.peakDiskBytes, diskUsage(cache) + diskUsage(tmp));
+      assert.ok(
+        written < 2 * MiB,
+        `${spec}: inspect wrote ${written} bytes to its cache and temp folder`,
+      );
+      reports.push(JSON.parse(r.stdout) as ImageReport);
+    }
+    for (const [i, report] of reports.entries()) {
+      assert.deepEqual(
+        report.layers.map((l) => [l.diffId, l.size, l.members, l.files, l.fileBytes]),
+        reports[0].layers.map((l) => [l.diffId, l.size, l.members, l.files, l.fileBytes]),
+        specs[i],
+      );
+      assert.equal(report.biggestFiles[0].path, "/srv/blob");
+      assert.equal(report.biggestFiles[0].size, 24 * MiB);
+    }
+    assert.deepEqual(
+      reports.map((r) => r.layers[0].encoding),
+      ["none", "none", "zstd", "gz"],
+      "each layer as its source stores it (a gzip docker-archive holds plain layers)",
+    );
+
+    // diff: both sides read in place too.
+    const cache = join(dir, "cache-diff");
+    const diff = await runMeasured(cmd, [
+      ...pre,
+      CLI,
+      "diff",
+      specs[1],
+      specs[2],
+      "--cache-dir",
+      cache,
+    ], { timeoutMs: 120_000, diskDirs: [cache] });
+    assert.equal(diff.code, 0, diff.stderr);
+    const written = Math.max(diff.peakDiskBytes, diskUsage(cache));
+    assert.ok(written < 2 * MiB, `diff wrote ${written} bytes to its cache`);
   });
 });
 

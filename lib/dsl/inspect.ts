@@ -9,8 +9,13 @@
 import { BuildSession } from "../build/session.ts";
 import { diffStored, type ImageDiff } from "../inspect/diff.ts";
 import { type ImageReport, inspectStored } from "../inspect/inspect.ts";
+import type { LayerScan } from "../inspect/scan.ts";
+import { ScanSink } from "../inspect/scan_sink.ts";
+import type { Digest } from "../codec/sha256.ts";
+import { parseImageSpec } from "../transport/open.ts";
+import type { Image } from "../model/image.ts";
 import type { ImageDefinition } from "./image_definition.ts";
-import { openImage, type OpenImageOptions } from "./open_image.ts";
+import { openImageIn, type OpenImageOptions } from "./open_image.ts";
 
 /** Options of {@link inspectImage}. */
 export interface InspectOptions extends OpenImageOptions {
@@ -27,13 +32,51 @@ function describe(spec: string | ImageDefinition): string {
   return typeof spec === "string" ? spec : `${spec.name}${spec.tag ? `:${spec.tag}` : ""}`;
 }
 
+/** True when `spec` names a registry image (a pull, which shows its own progress). */
+function pulls(spec: string | ImageDefinition): boolean {
+  if (typeof spec !== "string") return false;
+  try {
+    return parseImageSpec(spec).kind === "registry";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens `spec` with its layers scanned as they stream (see `ScanSink`): a
+ * file, folder or registry image is read once and never copied into the
+ * cache. Image files and values are built, as `openImage` does. Returns the
+ * image and its layers' scans, by diffId.
+ */
+async function openScanned(
+  session: BuildSession,
+  spec: string | ImageDefinition,
+  options: OpenImageOptions,
+): Promise<{ image: Image; scans: Map<Digest, Promise<LayerScan>> }> {
+  if (pulls(spec)) {
+    const sink = new ScanSink(session.store);
+    const image = await openImageIn(session, spec, options, sink);
+    return { image, scans: sink.scansOf(image) };
+  }
+  const sink = new ScanSink(session.store, (n) => session.progress.add(n));
+  session.progress.begin(`reading ${describe(spec)}`);
+  try {
+    const image = await openImageIn(session, spec, options, sink);
+    return { image, scans: sink.scansOf(image) };
+  } finally {
+    session.progress.end();
+  }
+}
+
 /**
  * Opens `spec` (as {@link openImage} does) and reports what it is made of:
  * manifest and config digests, platform, config, history, and per layer its
  * digests, compressed and uncompressed size, member counts, store paths and
  * biggest files; then the biggest files of the final file system and the
  * waste (bytes overwritten, deleted or stored twice) with dive's efficiency.
- * Layers are read as streams; memory holds their headers only.
+ * Layers are read once, as streams, where they are: nothing of a file,
+ * folder or registry image is copied into the cache but its config and
+ * manifest, and memory holds the layers' headers only.
  *
  * @example
  * ```ts
@@ -50,12 +93,13 @@ export async function inspectImage(
 ): Promise<ImageReport> {
   const session = options.session ??
     BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
-  const image = await openImage(spec, { ...options, session });
+  const { image, scans } = await openScanned(session, spec, options);
   return await inspectStored(session.store, image, {
     top: options.top,
     map: options.map,
     progress: session.progress,
     source: describe(spec),
+    scans,
   });
 }
 
@@ -63,8 +107,8 @@ export async function inspectImage(
  * Opens two images and compares them: layers shared and not, the paths of
  * their file systems added, removed or changed (type, mode, owner, size,
  * content, link target), store paths added and removed, and config keys.
- * `same` is true when config and layers are equal; the layers are only read
- * when they differ.
+ * `same` is true when config and layers are equal. As for
+ * {@link inspectImage}, layers are read once, where they are.
  *
  * @example
  * ```ts
@@ -80,10 +124,12 @@ export async function diffImages(
 ): Promise<ImageDiff> {
   const session = options.session ??
     BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
-  const imageA = await openImage(a, { ...options, session });
-  const imageB = await openImage(b, { ...options, session });
+  const { image: imageA, scans } = await openScanned(session, a, options);
+  const { image: imageB, scans: scansB } = await openScanned(session, b, options);
+  for (const [diffId, scan] of scansB) scans.set(diffId, scan);
   return await diffStored(session.store, imageA, imageB, {
     progress: session.progress,
     sources: [describe(a), describe(b)],
+    scans,
   });
 }

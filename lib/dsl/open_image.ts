@@ -8,6 +8,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { BuildSession } from "../build/session.ts";
+import type { BlobSink } from "../cache/ingest_blob.ts";
 import type { Image } from "../model/image.ts";
 import type { Platform } from "../model/platform.ts";
 import { openImageAt, parseImageSpec } from "../transport/open.ts";
@@ -60,6 +61,26 @@ export async function openImage(
 ): Promise<Image> {
   const session = options.session ??
     BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
+  return await openImageIn(session, spec, options);
+}
+
+/**
+ * {@link openImage} in `session`, the blobs of a file, folder or registry
+ * image given to `sink` (default: the session's store). Image files and
+ * values are built, into the store.
+ *
+ * @example
+ * ```ts
+ * import { BuildSession } from "../build/session.ts";
+ * const image = await openImageIn(BuildSession.open(), "./hello.tar.gz");
+ * ```
+ */
+export async function openImageIn(
+  session: BuildSession,
+  spec: string | ImageDefinition,
+  options: OpenImageOptions = {},
+  sink?: BlobSink,
+): Promise<Image> {
   if (isImageDefinition(spec)) return await session.resolveImage(spec);
   if (typeof spec !== "string") {
     throw new TypeError("openImage: give a path, an image reference, or an image value");
@@ -105,5 +126,6 @@ export async function openImage(
   return await openImageAt(session.store, parseImageSpec(spec), {
     ...options,
     progress: session.progress,
+    sink,
   });
 }

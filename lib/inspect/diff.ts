@@ -141,6 +141,8 @@ export interface DiffStoredOptions {
   progress?: Progress;
   /** How the two sides were named, for the report. */
   sources?: [string, string];
+  /** Layers read already, by diffId (see `ScanSink`). */
+  scans?: Map<Digest, Promise<LayerScan>>;
 }
 
 /** JSON with sorted keys, for comparing values. */
@@ -302,7 +304,7 @@ export async function diffStored(
   let sizeA = 0;
   let sizeB = 0;
   if (!sameLayers) {
-    const scans = new Map<Digest, Promise<LayerScan>>();
+    const scans = options.scans ?? new Map<Digest, Promise<LayerScan>>();
     const common = { top: 0, progress: options.progress, scans };
     const analysisA = await analyseImage(store, a, { ...common, source: sourceA });
     const analysisB = await analyseImage(store, b, { ...common, source: sourceB });

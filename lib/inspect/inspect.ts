@@ -227,7 +227,9 @@ function scanOnce(
     pending = (async () => {
       progress?.begin(`reading layer ${index + 1}/${image.layers.length}`);
       try {
-        const scan = await scanLayer(layerTar(store, layer), (n) => progress?.add(n));
+        const scan = await scanLayer(layerTar(store, layer), {
+          onBytes: (n) => progress?.add(n),
+        });
         if (scan.diffId !== layer.diffId) {
           throw new Error(
             `layer ${layer.diffId} read back as ${scan.diffId}: the cache ${store.root} is corrupt; delete it and try again`,

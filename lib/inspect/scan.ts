@@ -69,6 +69,14 @@ export interface LayerScan {
   opaque: string[];
 }
 
+/** Options of {@link scanLayer}. */
+export interface ScanOptions {
+  /** Counts the tar's bytes as they are read (progress). */
+  onBytes?: (n: number) => void;
+  /** Called for every member; may throw to stop the scan (a limit on entries). */
+  onMember?: () => void;
+}
+
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
 
@@ -89,8 +97,9 @@ const OPAQUE = ".wh..wh..opq";
  */
 export async function scanLayer(
   tar: AsyncIterable<Uint8Array>,
-  onBytes?: (n: number) => void,
+  options: ScanOptions = {},
 ): Promise<LayerScan> {
+  const { onBytes, onMember } = options;
   const whole = createHash("sha256");
   let tarSize = 0;
   async function* counted(): AsyncGenerator<Uint8Array> {
@@ -111,6 +120,7 @@ export async function scanLayer(
   };
   for await (const { header, body } of readTar(counted())) {
     scan.members++;
+    onMember?.();
     const path = normalizeMemberPath(header.path, { allowAbsolute: true });
     if (path === "") continue; // the root folder itself
     const slash = path.lastIndexOf("/");

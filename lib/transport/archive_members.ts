@@ -2,7 +2,8 @@
  * The members of an image archive (docker-archive or OCI archive, plain,
  * gzip or zstd), read once: the archive's top-level documents
  * (`manifest.json`, `index.json`, `repositories`, `oci-layout`) into memory,
- * every other file into the blob store. Shared by the docker-archive reader,
+ * every other file into the blob store (or, for `inspect`, through a scan
+ * that keeps none of it: see `BlobSink`). Shared by the docker-archive reader,
  * the OCI reader and `mergeImages`, so every reader refuses the same things:
  *
  * - an archive that is not a regular file (a fifo, a device such as
@@ -22,7 +23,7 @@
 
 import { posix } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
-import { diffIdOf, ingestBlob, type IngestedBlob } from "../cache/ingest_blob.ts";
+import { type BlobSink, type IngestedBlob, storeSink } from "../cache/ingest_blob.ts";
 import { type Compression, decompress, detectCompression } from "../codec/decompress.ts";
 import { digestOf } from "../codec/sha256.ts";
 import { inputFileStream, openInputFile } from "../host/input_files.ts";
@@ -74,7 +75,7 @@ export interface MemberEntry {
 export interface Members {
   /** `manifest.json`, `index.json`, `repositories`, `oci-layout`, when present. */
   small: Map<string, Uint8Array>;
-  /** Every other file member, stored. */
+  /** Every other file member, as the sink took it. */
   blobs: Map<string, IngestedBlob>;
   /** Links: member name to the member they name. */
   links: Map<string, string>;
@@ -84,11 +85,14 @@ export interface Members {
   budget: ExpansionBudget;
   /** How the archive as a whole is compressed. */
   compression: Compression;
+  /** Where the file members went (the store, unless a reader asked otherwise). */
+  sink: BlobSink;
 }
 
 /**
  * Reads every member of the archive at `path` (plain, gzip or zstd): its
- * documents into memory, file members into the store. Throws an `InputError`
+ * documents into memory, file members into `sink` (the store by default).
+ * Throws an `InputError`
  * (`ImageFormatError`, `TarError`) naming the archive and the member for
  * anything the module documentation lists.
  *
@@ -100,7 +104,11 @@ export interface Members {
  * members.small.has("manifest.json"); // true for a docker-archive
  * ```
  */
-export async function readMembers(store: BlobStore, path: string): Promise<Members> {
+export async function readMembers(
+  store: BlobStore,
+  path: string,
+  sink: BlobSink = storeSink(store),
+): Promise<Members> {
   const limits = inputLimits();
   const file = openInputFile(path, { source: path, member: "the archive" });
   const budget = new ExpansionBudget(path, file.size, limits.maxExpansion);
@@ -111,6 +119,7 @@ export async function readMembers(store: BlobStore, path: string): Promise<Membe
     entries: new Map(),
     budget,
     compression: "none",
+    sink,
   };
   const raw = inputFileStream(file);
   const peeked = (async function* () {
@@ -193,7 +202,7 @@ export async function readMembers(store: BlobStore, path: string): Promise<Membe
         }
         members.small.set(name, bytes);
       } else {
-        members.blobs.set(name, await ingestBlob(store, body, { what: `${path}: ${shown}` }));
+        members.blobs.set(name, await sink.take(body, { what: `${path}: ${shown}`, budget }));
       }
     }
   } finally {
@@ -261,14 +270,11 @@ export function blobMember(
  *
  * @example
  * ```ts
- * import type { BlobStore } from "../cache/blob_store.ts";
- * declare const store: BlobStore;
  * declare const members: Members;
- * const config = documentMember(store, "./hello.tar", members, "abc.json");
+ * const config = documentMember("./hello.tar", members, "abc.json");
  * ```
  */
 export function documentMember(
-  store: BlobStore,
   source: string,
   members: Members,
   name: string,
@@ -285,32 +291,32 @@ export function documentMember(
   }
   const max = inputLimits().maxJsonBytes;
   if (blob.size > max) throw limitError(source, showName(resolved), blob.size, "maxJsonBytes", max);
-  return store.readBytes(blob.digest);
+  return members.sink.bytes(blob, `${source}: ${showName(resolved)}`);
 }
 
 /**
- * A layer from a stored blob, its diff_id checked against the config's
- * (`expectedDiffId`). Decompressing a compressed layer counts against
- * `budget` when given (see `ExpansionBudget`).
+ * A layer from a blob taken by `sink`, its diff_id checked against the
+ * config's (`expectedDiffId`). Decompressing a compressed layer counts
+ * against `budget` when given (see `ExpansionBudget`).
  *
  * @example
  * ```ts
- * import type { BlobStore } from "../cache/blob_store.ts";
- * import type { IngestedBlob } from "../cache/ingest_blob.ts";
- * declare const store: BlobStore;
+ * import { BlobStore } from "../cache/blob_store.ts";
+ * import { type IngestedBlob, storeSink } from "../cache/ingest_blob.ts";
  * declare const blob: IngestedBlob;
- * const layer = await checkedLayer(store, "./hello.tar", blob, undefined, "abc/layer.tar");
+ * const sink = storeSink(BlobStore.open());
+ * const layer = await checkedLayer(sink, "./hello.tar", blob, undefined, "abc/layer.tar");
  * ```
  */
 export async function checkedLayer(
-  store: BlobStore,
+  sink: BlobSink,
   source: string,
   blob: IngestedBlob,
   expectedDiffId: string | undefined,
   what: string,
   budget?: ExpansionBudget,
 ): Promise<Layer> {
-  const diffId = await diffIdOf(store, blob, { what: `${source}: ${what}`, member: what, budget });
+  const diffId = await sink.diffId(blob, { what: `${source}: ${what}`, member: what, budget });
   if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
     throw new ImageFormatError(
       source,

@@ -10,6 +10,7 @@
 
 import { existsSync } from "node:fs";
 import type { BlobStore } from "../cache/blob_store.ts";
+import type { BlobSink } from "../cache/ingest_blob.ts";
 import type { Progress } from "../host/progress.ts";
 import type { Image } from "../model/image.ts";
 import type { Platform } from "../model/platform.ts";
@@ -74,11 +75,13 @@ export interface OpenOptions extends RegistryOptions {
   platform?: Platform;
   /** Progress of a pull. */
   progress?: Progress;
+  /** Where the blobs go. Default: the store (inspect scans them instead). */
+  sink?: BlobSink;
 }
 
 /**
- * Reads the image at `location` into `store`: every blob verified against its
- * digest, every layer against the config's diffIds.
+ * Reads the image at `location` into `store` (or `options.sink`): every blob
+ * verified against its digest, every layer against the config's diffIds.
  *
  * @example
  * ```ts
@@ -98,7 +101,7 @@ export async function openImageAt(
     if (!existsSync(location.path)) {
       throw new ImageFormatError(location.path, "no such file or folder");
     }
-    return await readImage(store, location.path, location.tag);
+    return await readImage(store, location.path, location.tag, options.sink);
   }
   const ref = location.reference;
   const pulled = await pull(store, ref.tag || ref.digest ? ref : { ...ref, tag: "latest" }, {

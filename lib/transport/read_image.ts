@@ -17,6 +17,7 @@
 import { existsSync, lstatSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
+import { type BlobSink, storeSink } from "../cache/ingest_blob.ts";
 import { ImageFormatError, parseJson } from "../model/errors.ts";
 import type { Image } from "../model/image.ts";
 import { readInputFile } from "../host/input_files.ts";
@@ -29,8 +30,9 @@ export { ImageFormatError, parseJson };
 
 /**
  * Reads the image at `path` (docker-archive, OCI archive, or OCI layout
- * folder) into the store. `tag` selects an image of an OCI index by its ref
- * name; docker-archives always give their first image, as Nix does.
+ * folder) into the store (or into another `sink`: inspect scans the blobs
+ * instead of keeping them). `tag` selects an image of an OCI index by its
+ * ref name; docker-archives always give their first image, as Nix does.
  *
  * @example
  * ```ts
@@ -42,7 +44,12 @@ export { ImageFormatError, parseJson };
  * const app = await readImage(store, "./app.oci", "1.0"); // the image of an OCI layout tagged 1.0
  * ```
  */
-export async function readImage(store: BlobStore, path: string, tag?: string): Promise<Image> {
+export async function readImage(
+  store: BlobStore,
+  path: string,
+  tag?: string,
+  sink: BlobSink = storeSink(store),
+): Promise<Image> {
   if (!existsSync(path)) {
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }
@@ -53,14 +60,14 @@ export async function readImage(store: BlobStore, path: string, tag?: string): P
     return await readOci(
       store,
       path,
-      ociLayoutBlobs(store, path),
+      ociLayoutBlobs(store, path, sink),
       readInputFile(join(path, "index.json"), { source: path, member: "index.json", within: path }),
       tag,
     );
   }
   let members;
   try {
-    members = await readMembers(store, path);
+    members = await readMembers(store, path, sink);
   } catch (error) {
     throw inArchive(error, path, "not a readable image archive");
   }

@@ -159,7 +159,7 @@ export async function dockerArchiveImage(
   entry: ManifestEntry,
 ): Promise<Image> {
   const configName = resolveMember(source, members, entry.Config);
-  const configBytes = documentMember(store, source, members, entry.Config);
+  const configBytes = documentMember(source, members, entry.Config);
   const configDigest = digestOf(configBytes);
   // Docker 25+ stores the config as blobs/sha256/<hex>, without .json.
   const named = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json)?$/.exec(configName);
@@ -184,7 +184,7 @@ export async function dockerArchiveImage(
     let layer = checked.get(key);
     if (!layer) {
       const blob = blobMember(store, source, members, name);
-      layer = await checkedLayer(store, source, blob, diffIds[i], name, members.budget);
+      layer = await checkedLayer(members.sink, source, blob, diffIds[i], name, members.budget);
       checked.set(key, layer);
     }
     layers.push(layer);

@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import type { BlobStore } from "../../cache/blob_store.ts";
-import { ingestBlob, type IngestedBlob } from "../../cache/ingest_blob.ts";
+import { type BlobSink, type IngestedBlob, storeSink } from "../../cache/ingest_blob.ts";
 import { type Digest, digestOf, isDigest } from "../../codec/sha256.ts";
 import {
   closeInputFile,
@@ -128,8 +128,10 @@ const MAX_INDEX_DEPTH = 4;
 export interface OciBlobs {
   /** A small blob (a manifest, a config) of at most `maxJsonBytes`, checked. */
   bytes(d: Descriptor, what: string): Uint8Array;
-  /** A blob in the store, checked. */
-  blob(d: Descriptor, what: string): IngestedBlob | Promise<IngestedBlob>;
+  /** A blob taken by {@link OciBlobs.sink}, checked; `budget` counts what layers expand to. */
+  blob(d: Descriptor, what: string, budget: ExpansionBudget): IngestedBlob | Promise<IngestedBlob>;
+  /** Where the blobs go (the store, or inspect's scan). */
+  sink: BlobSink;
   /** The expansion budget of the archive the blobs are in, if any. */
   budget?: ExpansionBudget;
 }
@@ -235,9 +237,9 @@ export async function readOci(
       if (d.mediaType && !compressorOfMediaType(d.mediaType)) {
         throw new ImageFormatError(source, `layer ${i} has unsupported media type ${d.mediaType}`);
       }
-      const blob = await blobs.blob(d, `layer ${i}`);
+      const blob = await blobs.blob(d, `layer ${i}`, budget);
       layers.push(
-        await checkedLayer(store, source, blob, diffIds[i], `layer ${d.digest}`, budget),
+        await checkedLayer(blobs.sink, source, blob, diffIds[i], `layer ${d.digest}`, budget),
       );
     }
     return {
@@ -254,13 +256,14 @@ export async function readOci(
 export function ociMemberBlobs(store: BlobStore, source: string, members: Members): OciBlobs {
   return {
     budget: members.budget,
+    sink: members.sink,
     bytes(d, what) {
       const name = `blobs/sha256/${d.digest.slice(7)}`;
       checkSmall(source, d, what);
       const stored = members.blobs.get(name);
       if (stored) checkSmall(source, d, what, stored.size);
       const bytes = members.small.get(name) ??
-        (stored ? store.readBytes(stored.digest) : undefined);
+        (stored ? members.sink.bytes(stored, `${source}: ${what}`) : undefined);
       if (!bytes) throw new ImageFormatError(source, `${what}: blob ${d.digest} is missing`);
       if (digestOf(bytes) !== d.digest || bytes.length !== d.size) {
         throw new ImageFormatError(source, `${what}: blob does not match its digest ${d.digest}`);
@@ -285,7 +288,11 @@ export function ociMemberBlobs(store: BlobStore, source: string, members: Member
   };
 }
 
-export function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
+export function ociLayoutBlobs(
+  store: BlobStore,
+  dir: string,
+  sink: BlobSink = storeSink(store),
+): OciBlobs {
   const path = (d: Descriptor) => join(dir, "blobs", "sha256", d.digest.slice(7));
   const options = (d: Descriptor, what: string) => ({
     source: dir,
@@ -293,6 +300,7 @@ export function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
     within: dir,
   });
   return {
+    sink,
     bytes(d, what) {
       checkSmall(dir, d, what);
       const bytes = readInputFile(path(d), {
@@ -304,7 +312,7 @@ export function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
       }
       return bytes;
     },
-    async blob(d, what) {
+    async blob(d, what, budget) {
       const file = openInputFile(path(d), options(d, what));
       if (file.size !== d.size) {
         closeInputFile(file);
@@ -315,9 +323,11 @@ export function ociLayoutBlobs(store: BlobStore, dir: string): OciBlobs {
       }
       const stream = inputFileStream(file);
       try {
-        return await ingestBlob(store, stream, {
+        return await sink.take(stream, {
           what: `${dir}: ${what}`,
           expected: { digest: d.digest, size: d.size },
+          budget,
+          member: `layer ${d.digest}`,
         });
       } finally {
         stream.destroy();

@@ -1,8 +1,8 @@
 /**
  * Pulling an image from a registry into the blob store. Every manifest,
  * config and layer is checked against its digest and size while it streams
- * (through {@link ingestBlob}: temp file, hash, rename), so a wrong or
- * truncated blob is an error and nothing of it is kept. Blobs already in the
+ * (into a `BlobSink`: by default `ingestBlob`, temp file, hash, rename), so
+ * a wrong or truncated blob is an error and nothing of it is kept. Blobs already in the
  * store are not requested again, and neither is a manifest asked for by
  * digest (a digest names its content forever), so a second pull of the same
  * image makes no request at all.
@@ -16,10 +16,10 @@
 import type { BlobStore } from "../../cache/blob_store.ts";
 import { type Digest, digestOf, isDigest } from "../../codec/sha256.ts";
 import {
-  diffIdOf,
+  type BlobSink,
   DigestMismatchError,
-  ingestBlob,
   type IngestedBlob,
+  storeSink,
 } from "../../cache/ingest_blob.ts";
 import type { Layer } from "../../model/layer.ts";
 import { compressorOfMediaType, DOCKER, OCI } from "../../model/media_types.ts";
@@ -63,9 +63,11 @@ export interface PullOptions extends RegistryOptions {
   progress?: Progress;
   /** Layers downloaded at once. Default 3. */
   concurrency?: number;
+  /** Where the blobs go. Default: the store (inspect scans them instead). */
+  sink?: BlobSink;
 }
 
-/** A pulled image, all in the store, and where it came from. */
+/** A pulled image (its blobs in the store, or read by the sink) and where it came from. */
 export interface Pulled {
   /** The image, named after the reference; its layers' origins are the registry's blobs (usually gzip). */
   image: Image;
@@ -112,6 +114,7 @@ function descriptor(value: unknown, what: string, where: string): Descriptor {
 /** One pull: a client plus the store. */
 class Puller {
   readonly where: string;
+  readonly sink: BlobSink;
   constructor(
     readonly store: BlobStore,
     readonly client: RegistryClient,
@@ -119,6 +122,7 @@ class Puller {
     readonly options: PullOptions,
   ) {
     this.where = `${ref.registry}/${ref.repository}`;
+    this.sink = options.sink ?? storeSink(store);
   }
 
   /** A manifest by digest (from the store when present) or by tag. */
@@ -231,12 +235,16 @@ class Puller {
     return { bytes, digest, doc, mediaType };
   }
 
-  /** A blob into the store, verified while it streams; retried when the connection drops. */
-  async blob(d: Descriptor, what: string): Promise<IngestedBlob> {
+  /** A blob into the sink, verified while it streams; retried when the connection drops. */
+  async blob(
+    d: Descriptor,
+    what: string,
+    layer?: { budget: ExpansionBudget; member: string },
+  ): Promise<IngestedBlob> {
     const expected = { digest: d.digest, size: d.size };
     if (this.store.has(d.digest)) {
-      // Present means verified; ingestBlob on an empty source just reports its size and compression.
-      return await ingestBlob(this.store, (async function* () {})(), { what, expected });
+      // Present means verified: a sink reads the store's copy when given an empty source.
+      return await this.sink.take((async function* () {})(), { what, expected, ...layer });
     }
     const attempts = Math.max(1, this.options.attempts ?? 5);
     for (let attempt = 1;; attempt++) {
@@ -276,9 +284,10 @@ class Puller {
         }
       };
       try {
-        return await ingestBlob(this.store, counted(), {
+        return await this.sink.take(counted(), {
           what: `${this.where}: ${what}`,
           expected,
+          ...layer,
         });
       } catch (error) {
         const truncated = dropped !== undefined ||
@@ -379,7 +388,7 @@ export async function pull(
     }
     checkLimit(puller.where, "the config", configDesc.size, "maxJsonBytes");
     const configBlob = await puller.blob(configDesc, "config");
-    const configBytes = store.readBytes(configBlob.digest);
+    const configBytes = puller.sink.bytes(configBlob, `${puller.where}: config`);
     let config: ImageConfigFile;
     try {
       config = parseConfigFile(`${puller.where}: config ${configDesc.digest}`, configBytes);
@@ -413,9 +422,9 @@ export async function pull(
     // What the layers may expand to, as a whole: a gzip or zstd bomb is refused while it is hashed.
     const budget = new ExpansionBudget(puller.where, layerDescs.reduce((n, d) => n + d.size, 0));
     const layers = await mapLimit(layerDescs, options.concurrency ?? 3, async (d, i) => {
-      const blob = await puller.blob(d, `layer ${i + 1}/${layerDescs.length}`);
       const member = `layer ${i + 1}/${layerDescs.length} (${d.digest})`;
-      const diffId = await diffIdOf(store, blob, {
+      const blob = await puller.blob(d, `layer ${i + 1}/${layerDescs.length}`, { budget, member });
+      const diffId = await puller.sink.diffId(blob, {
         what: `${puller.where}: ${member}`,
         member,
         budget,
