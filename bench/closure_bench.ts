@@ -474,6 +474,7 @@ const ROWS = [
   "nothing-changed",
   "one-file-changed",
   "monorepo",
+  "inspect",
 ] as const;
 type RowName = typeof ROWS[number];
 
@@ -495,6 +496,13 @@ interface Sample {
   ratio2?: number;
   /** The `tar | zstd -3 -T0` time around the zstd row. */
   zstdBase?: number;
+  /** For inspect: what it left in its cache. */
+  cacheMiB?: number;
+}
+
+/** MiB allocated under `path` (`du`). */
+function duMiB(path: string): number {
+  return Number(sh(`du -sk '${path}'`, { quiet: true }).split(/\s/)[0]) / 1024;
 }
 
 function storeLayersOf(ociDir: string): string[][] {
@@ -661,7 +669,8 @@ same round, MiB/s and peak RSS, medians over the rounds.
       }
       rmSync(streamCache, { recursive: true, force: true });
       for (const c of ["none", "zstd"] as const) {
-        if (!rows.includes(`cold-oci-${c}`)) continue;
+        const inspect = c === "zstd" && rows.includes("inspect");
+        if (!rows.includes(`cold-oci-${c}`) && !inspect) continue;
         const cache = fresh(`${rt}-oci-${c}`);
         const out = join(outDir, `${rt}-${c}.oci`);
         rmSync(out, { recursive: true, force: true });
@@ -682,13 +691,28 @@ same round, MiB/s and peak RSS, medians over the rounds.
           cache,
           "-q",
         ]);
-        if (c === "zstd") {
+        if (!rows.includes(`cold-oci-${c}`)) {
+          // Built only to be inspected.
+        } else if (c === "zstd") {
           add(`cold OCI ${c}`, rt, t);
           const z = (zBefore + zstdBaseline()) / 2;
           samples[samples.length - 1].ratio2 = t.seconds / z;
           samples[samples.length - 1].zstdBase = z;
         } else add(`cold OCI ${c}`, rt, t);
         if (c === "none" && nixStreamer && !nixLayers) nixLayers = storeLayersOf(out);
+        if (inspect) {
+          // The layout read in place: every layer decompressed, hashed and listed; the cache
+          // gets the config and manifest only.
+          const inspectCache = fresh(`${rt}-inspect`);
+          before = baseline();
+          add(
+            "inspect (OCI zstd, --json)",
+            rt,
+            timed([...run, cli, "inspect", out, "--json", "--cache-dir", inspectCache]),
+            { cacheMiB: duMiB(inspectCache) },
+          );
+          rmSync(inspectCache, { recursive: true, force: true });
+        }
         rmSync(cache, { recursive: true, force: true });
         rmSync(out, { recursive: true, force: true });
       }
@@ -811,6 +835,14 @@ same round, MiB/s and peak RSS, medians over the rounds.
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const r of table) console.log(line(r));
+  const inspected = samples.filter((s) => s.cacheMiB !== undefined);
+  if (inspected.length > 0) {
+    console.log(
+      `\ninspect left in its cache (MiB, the image is ${mib.toFixed(0)} MiB of tar): ${
+        inspected.map((s) => `${s.runtime} ${s.cacheMiB!.toFixed(2)}`).join(", ")
+      }`,
+    );
+  }
 }
 
 /** One line about the machine: CPU, cores, memory, kernel, the file system of `dir`, runtimes, load. */
