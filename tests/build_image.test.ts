@@ -382,6 +382,9 @@ describe("buildImage", () => {
     writeFileSync(join(topDir, "bin", "show"), `#!/bin/busybox sh\n/bin/busybox cat ${dep}/msg\n`, {
       mode: 0o755,
     });
+    // A reference cut by the 1 MiB pieces files are scanned in is found too.
+    const cut = await nixStoreAdd(join(dir, "closure-cut"), { note: "cut\n" });
+    writeFileSync(join(topDir, "data"), "x".repeat((1 << 20) - 20) + cut + "/note\n");
     const top = (await runOk("nix-store", ["--add", topDir])).stdout.trim();
     const out = join(dir, "closure.tar");
     await build(
@@ -398,6 +401,7 @@ describe("buildImage", () => {
       "nix/store is added with mode 0555",
     );
     assert.ok(members.includes(`nix/store/${dep.slice(11)}/msg`), members);
+    assert.ok(members.includes(`nix/store/${cut.slice(11)}/note`), members);
     const pm = await getPodman();
     await pm.load(out);
     assert.equal(await pm.run("localhost/closure:1"), "from the store\n");

@@ -36,7 +36,12 @@ import { narSizeOfFile, narSizeOfFlatDir } from "../store/nar_size.ts";
 import { queryNixClosure } from "../store/nix_store.ts";
 import { nixDbScript } from "../build/run/nix_db.ts";
 import { buildStoreLayers, prestartStoreLayerWorkers } from "../store/store_layer_build.ts";
-import { resolveStoreRefs, scanStorePaths, storeHash } from "../store/store_path.ts";
+import {
+  resolveStoreRefs,
+  scanFileStorePaths,
+  scanStorePaths,
+  storeHash,
+} from "../store/store_path.ts";
 import { SOURCE_DATE_EPOCH } from "../model/constants.ts";
 import type { FileTree } from "../tree/file_tree.ts";
 import { callerDirectory } from "./caller.ts";
@@ -331,9 +336,7 @@ class LayeredImageDefinition extends ImageDefinition {
             refs.add(r);
           }
         } else if (e.body?.kind === "host" && e.size < 1 << 20) {
-          for (const r of scanStorePaths(readFileSync(e.body.path, "latin1"), this.#storeDir)) {
-            refs.add(r);
-          }
+          for (const r of scanFileStorePaths(e.body.path, this.#storeDir)) refs.add(r);
         }
       }
       const tarSize = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);

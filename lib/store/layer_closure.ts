@@ -14,7 +14,7 @@
  * @module
  */
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { fingerprintEntries } from "../cache/fingerprint.ts";
 import { layerTar } from "../cache/layer_encodings.ts";
@@ -27,7 +27,7 @@ import { FileTree, shallowCopy } from "../tree/file_tree.ts";
 import { addHostPath, nodeFromStat } from "../tree/host_source.ts";
 import { fastLstat } from "../host/fast_fs.ts";
 import { queryNixClosure } from "./nix_store.ts";
-import { resolveStoreRefs, scanStorePaths } from "./store_path.ts";
+import { resolveStoreRefs, scanFileStorePaths, scanStorePaths } from "./store_path.ts";
 
 const STORE_DIR = "/nix/store";
 const decoder = new TextDecoder("latin1");
@@ -58,7 +58,7 @@ export function referencedStorePaths(tree: FileTree, store?: BlobStore): string[
     else if (node.type === "file" && node.body?.kind === "bytes") {
       text = decoder.decode(node.body.bytes);
     } else if (node.type === "file" && node.body?.kind === "host") {
-      text = readFileSync(node.body.path, "latin1");
+      for (const p of scanFileStorePaths(node.body.path, STORE_DIR)) candidates.add(p);
     }
     if (text?.includes(STORE_DIR)) {
       for (const p of scanStorePaths(text, STORE_DIR)) candidates.add(p);

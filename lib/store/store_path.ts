@@ -6,6 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
 import { toNix32 } from "../codec/nix_base32.ts";
 
 /**
@@ -71,6 +72,43 @@ export function scanStorePaths(text: string, storeDir: string): string[] {
   const re = new RegExp(`${escapeRegExp(dir)}/([0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\\-._?=]+)`, "g");
   const found = new Set<string>();
   for (const m of text.matchAll(re)) found.add(`${dir}/${m[1]}`);
+  return [...found].sort();
+}
+
+/** Bytes a file is read in by {@link scanFileStorePaths}. */
+const SCAN_CHUNK = 1 << 20;
+/** Longer than any store path (`<store>/<32 hash>-<name of at most 211>`): kept between chunks. */
+const SCAN_OVERLAP = 512;
+
+/**
+ * The store paths under `storeDir` that the file at `path` mentions, as
+ * {@link scanStorePaths} finds them, read in 1 MiB pieces: a file may be
+ * bigger than memory or than a string can be. A path cut by a piece's end is
+ * found whole in the next piece, which starts with the previous one's last
+ * 512 bytes (a cut-off name is left to {@link resolveStoreRefs}).
+ *
+ * @example
+ * ```ts
+ * scanFileStorePaths("./result/bin/hello", "/nix/store"); // ["/nix/store/...-glibc-2.40", ...]
+ * ```
+ */
+export function scanFileStorePaths(path: string, storeDir: string): string[] {
+  const found = new Set<string>();
+  const decoder = new TextDecoder("latin1");
+  const chunk = new Uint8Array(SCAN_CHUNK);
+  const fd = openSync(path, "r");
+  try {
+    let carry = "";
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      const text = carry + decoder.decode(chunk.subarray(0, n));
+      if (text.includes(storeDir)) { for (const p of scanStorePaths(text, storeDir)) found.add(p); }
+      carry = text.slice(-SCAN_OVERLAP);
+    }
+  } finally {
+    closeSync(fd);
+  }
   return [...found].sort();
 }
 
