@@ -279,7 +279,11 @@ class LayeredImageDefinition extends ImageDefinition {
     return resolveStoreRefs(candidates, (p) => existsSync(root + p));
   }
 
+  /** The closure graph file, read once per resolve (it is used four times). */
+  #loadedGraph: GraphNode[] | undefined;
+
   #loadGraph(file: string): GraphNode[] {
+    if (this.#loadedGraph) return this.#loadedGraph;
     const path = isAbsolute(file) ? file : resolve(this.#baseDir, file);
     let json: unknown;
     try {
@@ -291,7 +295,7 @@ class LayeredImageDefinition extends ImageDefinition {
         `cannot read ${path} as JSON (${(error as Error).message})`,
       );
     }
-    return parseClosureGraph(json);
+    return this.#loadedGraph = parseClosureGraph(json);
   }
 
   #graph(roots: string[]): GraphNode[] {
@@ -542,6 +546,7 @@ class LayeredImageDefinition extends ImageDefinition {
     const base = this.#from ? await loadBaseImage(context, this.#from) : null;
     const architecture = args.architecture ?? hostArchitecture();
     const config = (args.config ?? {}) as Record<string, unknown>;
+    this.#loadedGraph = undefined; // the file may have changed since the last build
     this.#prestartWorkers();
     const custom = await this.#customisationLayer(context);
 
