@@ -486,6 +486,10 @@ describe("diff", () => {
     assert.equal(same.same, true);
     assert.deepEqual(same.paths, []);
     assert.equal(same.a.manifestDigest, same.b.manifestDigest);
+    // Sizes are the layer tars' bytes, also when no layer differs (and nothing is analysed).
+    assert.equal(same.summary.sizeA, 10240);
+    assert.equal(same.summary.sizeB, 10240);
+    assert.equal(d.summary.sizeA, 10240);
   });
 
   it("exits 0 for the same image, 1 for different ones, 2 for trouble", async () => {

@@ -139,7 +139,22 @@ describe("openImage", () => {
 
   it("names what is wrong with a spec it cannot open", async () => {
     await assert.rejects(openImage(join(dir, "missing.tar"), { cacheDir }), ImageFormatError);
-    await assert.rejects(openImage("Not A Reference!", { cacheDir }), /neither a file or folder/);
+    await assert.rejects(
+      openImage("Not A Reference!", { cacheDir }),
+      /neither a file nor a folder/,
+    );
+    // A mistyped file name is not sent to docker.io as a repository name.
+    await assert.rejects(
+      openImage("nothere.tar", { cacheDir }),
+      /nothere\.tar: no such file or folder here; for a registry image of that name, write docker:\/\/nothere\.tar/,
+    );
+    await assert.rejects(openImage("", { cacheDir }), /"": an empty image spec names nothing/);
+    // Something that is no tar at all.
+    writeFileSync(join(dir, "note.txt"), "hello\n");
+    await assert.rejects(
+      openImage(join(dir, "note.txt"), { cacheDir }),
+      /note\.txt: is not an image archive: it is not a tar file \(plain, gzip or zstd\)/,
+    );
     await assert.rejects(
       openImage(`${join(dir, "image.ts")}#nope`, { cacheDir, progress: false }),
       /exports no image named "nope"/,

@@ -282,6 +282,29 @@ describe("daily workflows", () => {
     ]);
     const copied = JSON.parse(readFileSync(join(copy, "index.json"), "utf8"));
     assert.equal(copied.manifests[0].digest, arm);
+    // inspect picks the platform asked for from a local index, and says when there is none.
+    const platformOf = async (spec: string, platform: string) => {
+      const r = await cli([
+        "inspect",
+        spec,
+        "--platform",
+        platform,
+        "--json",
+        "--cache-dir",
+        cacheDir,
+      ], { cwd: sub });
+      return { code: r.code, stderr: r.stderr, json: r.code === 0 ? JSON.parse(r.stdout) : null };
+    };
+    const armLocal = await platformOf(out, "linux/arm64");
+    assert.equal(armLocal.code, 0, armLocal.stderr);
+    assert.equal(armLocal.json.platform.architecture, "arm64");
+    assert.equal(armLocal.json.manifest.digest, arm);
+    const none = await platformOf(out, "linux/s390x");
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no image for linux\/s390x \(it has: linux\/amd64, linux\/arm64\)/);
+    const single = await platformOf(copy, "linux/amd64");
+    assert.equal(single.code, 1);
+    assert.match(single.stderr, /is an image for linux\/arm64, not linux\/amd64/);
     const pm = await podman.get();
     const pulled = await pm.podman([
       "pull",

@@ -131,7 +131,10 @@ export interface ImageDiff {
   storePaths: { added: string[]; removed: string[] };
   /** Config keys that differ (`rootfs.diff_ids` is left to `layers`). */
   config: ConfigChange[];
-  /** Counts. */
+  /**
+   * Paths added, removed and changed, and each image's size: the bytes of its
+   * layer tars, uncompressed (`sizeA`, `sizeB`).
+   */
   summary: { added: number; removed: number; changed: number; sizeA: number; sizeB: number };
 }
 
@@ -339,6 +342,11 @@ export async function diffStored(
     for (const p of storeA) if (!storeB.has(p)) storeRemoved.push(p);
   }
   const config = configChanges(a, b);
+  // Equal layers are not analysed: their sizes come from the scans or the store.
+  const tarSizesA = reportA ? [] : await tarSizes(store, a, options.scans);
+  const tarSizesB = reportB ? [] : await tarSizes(store, b, options.scans);
+  if (!reportA) sizeA = tarSizesA.reduce((n, s) => n + s, 0);
+  if (!reportB) sizeB = tarSizesB.reduce((n, s) => n + s, 0);
   const summary = {
     added: paths.filter((p) => p.change === "added").length,
     removed: paths.filter((p) => p.change === "removed").length,
@@ -346,8 +354,8 @@ export async function diffStored(
     sizeA,
     sizeB,
   };
-  const manifestA = reportA?.manifest.digest ?? manifestOf(a, await tarSizes(store, a)).digest;
-  const manifestB = reportB?.manifest.digest ?? manifestOf(b, await tarSizes(store, b)).digest;
+  const manifestA = reportA?.manifest.digest ?? manifestOf(a, tarSizesA).digest;
+  const manifestB = reportB?.manifest.digest ?? manifestOf(b, tarSizesB).digest;
   return {
     a: side(manifestA, a, sourceA),
     b: side(manifestB, b, sourceB),

@@ -9,7 +9,7 @@
  */
 
 import type { BlobStore } from "../cache/blob_store.ts";
-import { layerTar } from "../cache/layer_encodings.ts";
+import { hasLayer, layerTar } from "../cache/layer_encodings.ts";
 import type { Digest } from "../codec/sha256.ts";
 import type { Progress } from "../host/progress.ts";
 import { configFileOf, type Image, platformOf } from "../model/image.ts";
@@ -409,8 +409,9 @@ export function manifestOf(image: Image, tarSizes: readonly number[]): ImageRepo
 }
 
 /**
- * Bytes of each layer's tar, from the store's tar when it has one, else by
- * reading the layer (for {@link manifestOf} without a full analysis).
+ * Bytes of each layer's tar (without a full analysis): from its scan when
+ * it was read already, the store's tar when it has one, else by reading the
+ * layer from the store; 0 for a layer read elsewhere and not scanned.
  *
  * @example
  * ```ts
@@ -420,16 +421,21 @@ export function manifestOf(image: Image, tarSizes: readonly number[]): ImageRepo
  * const sizes = await tarSizes(BlobStore.open(), image);
  * ```
  */
-export async function tarSizes(store: BlobStore, image: Image): Promise<number[]> {
+export async function tarSizes(
+  store: BlobStore,
+  image: Image,
+  scans?: Map<Digest, Promise<LayerScan>>,
+): Promise<number[]> {
   const out: number[] = [];
   for (const layer of image.layers) {
-    if (layer.origin || store.has(layer.diffId)) {
-      out.push(store.has(layer.diffId) ? store.size(layer.diffId) : 0);
-      continue;
-    }
-    let n = 0;
-    for await (const chunk of layerTar(store, layer)) n += chunk.length;
-    out.push(n);
+    const scan = scans?.get(layer.diffId);
+    if (scan) out.push((await scan).tarSize);
+    else if (store.has(layer.diffId)) out.push(store.size(layer.diffId));
+    else if (hasLayer(store, layer)) {
+      let n = 0;
+      for await (const chunk of layerTar(store, layer)) n += chunk.length;
+      out.push(n);
+    } else out.push(0);
   }
   return out;
 }

@@ -48,7 +48,7 @@ function looksLikeJson(chunk: Uint8Array): boolean {
  *
  * const store = BlobStore.open();
  * const sink = new ScanSink(store);
- * const image = await readImage(store, "./big.tar", undefined, sink);
+ * const image = await readImage(store, "./big.tar", { sink });
  * const scans = sink.scansOf(image); // by diffId, for analyseImage's `scans`
  * ```
  */

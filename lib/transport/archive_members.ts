@@ -31,6 +31,7 @@ import { ExpansionBudget, inputLimits, limitError } from "../host/input_limits.t
 import { ImageFormatError } from "../model/errors.ts";
 import type { Image } from "../model/image.ts";
 import type { Layer } from "../model/layer.ts";
+import { TarChecksumError, TarFormatError, TarTruncatedError } from "../tar/errors.ts";
 import { showName } from "../tar/names.ts";
 import { readTar } from "../tar/reader.ts";
 import { normalizeMemberPath } from "../tar/safe_path.ts";
@@ -205,10 +206,24 @@ export async function readMembers(
         members.blobs.set(name, await sink.take(body, { what: `${path}: ${shown}`, budget }));
       }
     }
+  } catch (error) {
+    if (count === 0 && notATar(error)) {
+      throw new ImageFormatError(
+        path,
+        "is not an image archive: it is not a tar file (plain, gzip or zstd); give a docker-archive, an OCI archive or an OCI layout folder",
+      );
+    }
+    throw error;
   } finally {
     raw.destroy();
   }
   return members;
+}
+
+/** True for a tar error on the first header that says the input is no tar at all (not empty, not cut short inside a member). */
+function notATar(error: unknown): boolean {
+  if (error instanceof TarChecksumError || error instanceof TarFormatError) return true;
+  return error instanceof TarTruncatedError && /partial \d+-byte header/.test(error.message);
 }
 
 /**

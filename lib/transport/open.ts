@@ -20,6 +20,9 @@ import { readImage } from "./read_image.ts";
 import type { RegistryOptions } from "./registry/client.ts";
 import { pull } from "./registry/pull.ts";
 
+/** Names that are image files, not registry references: `.tar`, `.tar.gz`, `.tgz`, `.zst`, `.oci`, ... */
+const ARCHIVE_NAME = /\.(?:tar|tgz|gz|zst|zstd|oci|oci-archive|docker-archive)$/i;
+
 /** Where an image spec points. */
 export type ImageLocation =
   /** A docker-archive, OCI archive or OCI layout folder; `tag` picks an image of an OCI index. */
@@ -38,7 +41,12 @@ export type ImageLocation =
  * ```
  */
 export function parseImageSpec(spec: string): ImageLocation {
-  if (spec === "") throw new ImageFormatError(spec, "an empty image spec names nothing");
+  if (spec === "") {
+    throw new ImageFormatError(
+      '""',
+      "an empty image spec names nothing; give a file, a folder or a registry reference",
+    );
+  }
   const prefixed = /^(docker-archive|oci-archive|oci):(.+)$/.exec(spec);
   if (prefixed) {
     const [, transport, rest] = prefixed;
@@ -58,13 +66,20 @@ export function parseImageSpec(spec: string): ImageLocation {
   if (existsSync(spec) || spec.startsWith(".") || spec.startsWith("/")) {
     return { kind: "path", path: spec };
   }
+  if (ARCHIVE_NAME.test(spec)) {
+    // `app.tar` is also a valid repository name, but a user who typed it meant a file.
+    throw new ImageFormatError(
+      spec,
+      `no such file or folder here; for a registry image of that name, write docker://${spec}`,
+    );
+  }
   try {
     return { kind: "registry", reference: parseReference(spec) };
   } catch (error) {
     if (!(error instanceof InvalidReferenceError)) throw error;
     throw new ImageFormatError(
       spec,
-      "is neither a file or folder here nor an image reference (registry/repository[:tag])",
+      "is neither a file nor a folder here, nor an image reference (registry/repository[:tag])",
     );
   }
 }
@@ -101,7 +116,11 @@ export async function openImageAt(
     if (!existsSync(location.path)) {
       throw new ImageFormatError(location.path, "no such file or folder");
     }
-    return await readImage(store, location.path, location.tag, options.sink);
+    return await readImage(store, location.path, {
+      tag: location.tag,
+      sink: options.sink,
+      platform: options.platform,
+    });
   }
   const ref = location.reference;
   const pulled = await pull(store, ref.tag || ref.digest ? ref : { ...ref, tag: "latest" }, {

@@ -19,7 +19,8 @@ import { join } from "node:path";
 import type { BlobStore } from "../cache/blob_store.ts";
 import { type BlobSink, storeSink } from "../cache/ingest_blob.ts";
 import { ImageFormatError, parseJson } from "../model/errors.ts";
-import type { Image } from "../model/image.ts";
+import { type Image, platformOf } from "../model/image.ts";
+import { type Platform, platformName } from "../model/platform.ts";
 import { readInputFile } from "../host/input_files.ts";
 import { inArchive } from "../tar/errors.ts";
 import { readMembers } from "./archive_members.ts";
@@ -28,11 +29,25 @@ import { ociLayoutBlobs, ociMemberBlobs, readOci } from "./oci_layout/read.ts";
 
 export { ImageFormatError, parseJson };
 
+/** Options of {@link readImage}. */
+export interface ReadImageOptions {
+  /** Picks an image of an OCI index by its ref name (`name:tag`, or the tag alone). */
+  tag?: string;
+  /** Where the blobs go. Default: the store (inspect scans them instead). */
+  sink?: BlobSink;
+  /**
+   * The platform asked for: the image of an index for it, and an error when
+   * there is none or the image is for another. Without it, an index gives
+   * the host's image, else its first linux one.
+   */
+  platform?: Platform;
+}
+
 /**
  * Reads the image at `path` (docker-archive, OCI archive, or OCI layout
  * folder) into the store (or into another `sink`: inspect scans the blobs
- * instead of keeping them). `tag` selects an image of an OCI index by its
- * ref name; docker-archives always give their first image, as Nix does.
+ * instead of keeping them). Docker-archives always give their first image,
+ * as Nix does.
  *
  * @example
  * ```ts
@@ -41,15 +56,43 @@ export { ImageFormatError, parseJson };
  * const store = BlobStore.open();
  * const base = await readImage(store, "./debian.tar.gz"); // e.g. saved by `podman save debian:12`
  * base.layers.length; // 1, as Debian's images have one layer
- * const app = await readImage(store, "./app.oci", "1.0"); // the image of an OCI layout tagged 1.0
+ * const app = await readImage(store, "./app.oci", { tag: "1.0" }); // the image of an OCI layout tagged 1.0
+ * const arm = await readImage(store, "./multi.oci", {
+ *   platform: { os: "linux", architecture: "arm64" },
+ * });
  * ```
  */
 export async function readImage(
   store: BlobStore,
   path: string,
-  tag?: string,
-  sink: BlobSink = storeSink(store),
+  options: ReadImageOptions = {},
 ): Promise<Image> {
+  const image = await readAnyImage(store, path, options);
+  const want = options.platform;
+  if (want) {
+    const got = platformOf(image);
+    if (
+      got.os !== want.os || got.architecture !== want.architecture ||
+      (want.variant !== undefined && got.variant !== want.variant)
+    ) {
+      throw new ImageFormatError(
+        path,
+        `is an image for ${platformName(got)}, not ${platformName(want)}: ask for ${
+          platformName(got)
+        }, or give an image (or index) for ${platformName(want)}`,
+      );
+    }
+  }
+  return image;
+}
+
+async function readAnyImage(
+  store: BlobStore,
+  path: string,
+  options: ReadImageOptions,
+): Promise<Image> {
+  const { tag, platform } = options;
+  const sink = options.sink ?? storeSink(store);
   if (!existsSync(path)) {
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }
@@ -63,6 +106,7 @@ export async function readImage(
       ociLayoutBlobs(store, path, sink),
       readInputFile(join(path, "index.json"), { source: path, member: "index.json", within: path }),
       tag,
+      platform,
     );
   }
   let members;
@@ -79,6 +123,7 @@ export async function readImage(
       ociMemberBlobs(store, path, members),
       members.small.get("index.json")!,
       tag,
+      platform,
     );
   }
   throw new ImageFormatError(

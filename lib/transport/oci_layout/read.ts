@@ -108,12 +108,24 @@ function nameOf(refName: string | undefined, fullName: string | undefined): {
     : split;
 }
 
-/** The entry for `platform` among several (an index of images), else the first linux one. */
-function pickPlatform(candidates: Descriptor[], platform: Platform): Descriptor {
-  if (candidates.length > 1 && candidates.some((d) => d.platform?.architecture)) {
+/**
+ * The entry for `platform` among several (an index of images), else the
+ * first linux one; with `strict` (a platform asked for), no fallback: an
+ * error lists the platforms there are.
+ */
+function pickPlatform(
+  source: string,
+  candidates: Descriptor[],
+  platform: Platform,
+  strict: boolean,
+): Descriptor {
+  if (
+    (candidates.length > 1 || strict) && candidates.some((d) => d.platform?.architecture)
+  ) {
     try {
       return choosePlatform(candidates as PlatformDescriptor[], platform) as Descriptor;
-    } catch {
+    } catch (error) {
+      if (strict) throw new ImageFormatError(source, (error as Error).message);
       // No entry for this machine: fall back to the first linux image, as before.
     }
   }
@@ -142,13 +154,27 @@ function checkSmall(source: string, d: Descriptor, what: string, size = d.size):
   if (size > max) throw limitError(source, `${what} (blob ${d.digest})`, size, "maxJsonBytes", max);
 }
 
+/**
+ * The image an OCI layout's `index.json` leads to (through nested indexes):
+ * the one whose ref name is `tag`, for `platform` (strictly, when given),
+ * its blobs read through `blobs` and checked.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import { BlobStore } from "../../cache/blob_store.ts";
+ * const store = BlobStore.open();
+ * const index = readFileSync("./app.oci/index.json");
+ * const image = await readOci(store, "./app.oci", ociLayoutBlobs(store, "./app.oci"), index, "app:1.0");
+ * ```
+ */
 export async function readOci(
   store: BlobStore,
   source: string,
   blobs: OciBlobs,
   indexBytes: Uint8Array,
   tag: string | undefined,
-  platform: Platform = { os: "linux", architecture: hostArchitecture() },
+  platform?: Platform,
 ): Promise<Image> {
   const limits = inputLimits();
   let index = parseJson(source, "index.json", indexBytes) as { manifests?: unknown[] };
@@ -177,7 +203,12 @@ export async function readOci(
         );
       }
     }
-    const pick = pickPlatform(chosen, platform);
+    const pick = pickPlatform(
+      source,
+      chosen,
+      platform ?? { os: "linux", architecture: hostArchitecture() },
+      platform !== undefined,
+    );
     refName ??= pick.annotations?.[REF_NAME];
     fullName ??= pick.annotations?.[CONTAINERD_NAME];
     const doc = parseJson(

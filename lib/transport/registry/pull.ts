@@ -153,7 +153,9 @@ class Puller {
         if (response.status === 404) {
           const { codes } = await describeFailure(response);
           throw new RegistryNotFoundError(
-            `${this.where} has no manifest ${reference}: check the image name and digest (\`skopeo inspect docker://${this.where}:TAG\` shows the digest of a tag)`,
+            isDigest(reference)
+              ? `${this.where} has no manifest ${reference}: check the image name and digest (\`skopeo inspect docker://${this.where}:TAG\` shows the digest of a tag)`
+              : `${this.where} has no tag ${reference}: check the image name and tag (\`skopeo list-tags docker://${this.where}\` lists them)`,
             codes,
           );
         }
