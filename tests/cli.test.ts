@@ -60,6 +60,20 @@ describe("command line", () => {
     assert.equal(none.code, 2, "no command is a usage error");
   });
 
+  it("init's next steps mention npx dockwright build only in an npm project", async () => {
+    const npm = join(dir, "init-npm");
+    mkdirSync(npm);
+    writeFileSync(join(npm, "package.json"), "{}\n");
+    const inNpm = await runTs(RUNTIME, CLI, ["init", npm]);
+    assert.equal(inNpm.code, 0, inNpm.stderr);
+    assert.match(inNpm.stderr, /npm install dockwright && npx dockwright build image\.ts/);
+    const withNpm = await runTs(RUNTIME, CLI, ["init", join(dir, "init-with-npm"), "--npm"]);
+    assert.match(withNpm.stderr, /npx dockwright build image\.ts/);
+    const plain = await runTs(RUNTIME, CLI, ["init", join(dir, "init-plain")]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.doesNotMatch(plain.stderr, /npx/);
+  });
+
   it("builds an OCI layout with --json that umoci unpacks", async (t) => {
     if (!requireTools(t, ["umoci"])) return;
     const out = join(dir, "cli.oci");
@@ -456,5 +470,213 @@ main(import.meta);
     }
     const help = await run(bin, ["build", "--help"]);
     assert.match(help.stdout, /--format/);
+  });
+});
+
+describe("command-line usage errors: one line, exit 2", () => {
+  let dir: string;
+  let image: string;
+  let cache: string;
+  before(async () => {
+    dir = tempDir("dw-cli-usage-");
+    cache = join(dir, "cache");
+    image = join(dir, "hello.tar");
+    await cliBuild(RUNTIME, HELLO, ["--compressor", "none", "--out", image], {
+      cwd: dir,
+      cacheDir: cache,
+    });
+  });
+  after(() => rmrf(dir));
+
+  /** Runs the CLI with each argument list at once; checks exit 2 and one `error:` (+ `hint:`) line. */
+  async function usageErrors(cases: Array<[string[], RegExp]>): Promise<void> {
+    const results = await Promise.all(
+      cases.map(([args]) => runTs(RUNTIME, CLI, args, { cwd: dir })),
+    );
+    for (const [i, [args, message]] of cases.entries()) {
+      const r = results[i];
+      const what = `dockwright ${args.map((a) => JSON.stringify(a)).join(" ")}`;
+      assert.equal(r.code, 2, `${what}: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /^error: [^\n]+\n(hint: [^\n]+\n)?$/, `${what}:\n${r.stderr}`);
+      assert.match(r.stderr, message, what);
+      assert.equal(r.stdout, "", what);
+    }
+  }
+
+  it("turns parseArgs errors into one line naming the flag, in every command", async () => {
+    const nope = join(dir, "nope.tar");
+    await usageErrors([
+      [["inspect", nope, "--top", "-1"], /^error: --top needs a value, but is followed by -1\n/],
+      [
+        ["inspect", nope, "--tls-verify"],
+        /^error: --tls-verify needs a value\nhint: see dockwright inspect --help\n$/,
+      ],
+      [
+        ["inspect", nope, "--html", "--json"],
+        /^error: --html needs a value, but is followed by --json\n/,
+      ],
+      [
+        ["inspect", nope, "--bogus"],
+        /^error: unknown option --bogus\nhint: see dockwright inspect --help\n$/,
+      ],
+      [["inspect", nope, "-qx"], /^error: unknown option -x\n/],
+      [["inspect", nope, "--json=yes"], /^error: --json takes no value\n/],
+      [
+        ["diff", nope, nope, "--bogus"],
+        /^error: unknown option --bogus\nhint: see dockwright diff --help\n$/,
+      ],
+      [["diff", nope, nope, "--cache-dir"], /^error: --cache-dir needs a value\n/],
+      [["build", HELLO, "--bogus"], /^error: unknown option --bogus\n/],
+      [["build", HELLO, "-j"], /^error: --jobs needs a value\n/],
+      [
+        ["build", HELLO, "--out", "--json"],
+        /^error: --out needs a value, but is followed by --json\n/,
+      ],
+      [
+        ["init", join(dir, "init"), "--bogus"],
+        /^error: unknown option --bogus\nhint: see dockwright init --help\n$/,
+      ],
+      [["init", join(dir, "init"), "--name"], /^error: --name needs a value\n/],
+    ]);
+    assert.equal(existsSync(join(dir, "init")), false, "init wrote nothing");
+  });
+
+  it("accepts only plain decimal whole numbers for --top, --depth and -j, and no empty --html", async () => {
+    const nope = join(dir, "nope.tar");
+    await usageErrors([
+      [
+        ["inspect", nope, "--top", "1e3"],
+        /^error: --top takes a whole number in digits \(got "1e3"\)\n/,
+      ],
+      [["inspect", nope, "--top", "0x10"], /--top takes a whole number in digits \(got "0x10"\)/],
+      [["inspect", nope, "--top="], /--top takes a whole number in digits \(got ""\)/],
+      [["inspect", nope, "--top=-1"], /--top takes a whole number in digits \(got "-1"\)/],
+      [["inspect", nope, "--depth", "2.0"], /--depth takes a whole number in digits \(got "2.0"\)/],
+      [["inspect", nope, "--depth", " 2"], /--depth takes a whole number in digits \(got " 2"\)/],
+      [["inspect", nope, "--html="], /^error: --html needs a file name\n/],
+      [
+        ["build", HELLO, "-j", "0x2"],
+        /-j\/--jobs takes a whole number in digits, 1 or more \(got "0x2"\)/,
+      ],
+      [
+        ["build", HELLO, "-j", "0"],
+        /-j\/--jobs takes a whole number in digits, 1 or more \(got "0"\)/,
+      ],
+      [["build", HELLO, "--jobs=1e1"], /-j\/--jobs takes a whole number/],
+    ]);
+    const zero = await runTs(RUNTIME, CLI, [
+      "inspect",
+      image,
+      "--top",
+      "0",
+      "--depth",
+      "0",
+      "--tree",
+      "-q",
+      "--cache-dir",
+      cache,
+    ]);
+    assert.equal(zero.code, 0, zero.stderr);
+  });
+
+  it("prints only the JSON with --json, the size tree in it as map, with --tree or --html", async () => {
+    const page = join(dir, "page.html");
+    for (const extra of [["--tree"], ["--html", page], ["--tree", "--html", page]]) {
+      const r = await runTs(RUNTIME, CLI, [
+        "inspect",
+        image,
+        "--json",
+        ...extra,
+        "--cache-dir",
+        cache,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout); // throws if a tree follows the JSON
+      assert.equal(report.map?.kind, "image", extra.join(" "));
+    }
+    assert.match(readFileSync(page, "utf8"), /^<!doctype html>/i);
+    const tree = await runTs(RUNTIME, CLI, ["inspect", image, "--tree", "--cache-dir", cache]);
+    assert.equal(tree.code, 0, tree.stderr);
+    assert.match(tree.stdout, /█/);
+  });
+
+  it("refuses an --html path that is the inspected image or a folder", async () => {
+    const copy = join(dir, "copy.tar");
+    copyFileSync(image, copy);
+    const before = readFileSync(copy);
+    const html = join(dir, "html");
+    mkdirSync(join(html, "existing"), { recursive: true });
+    const cwd = { cwd: html };
+    const results = await Promise.all([
+      runTs(RUNTIME, CLI, ["inspect", copy, "--html", copy, "--cache-dir", cache]),
+      runTs(RUNTIME, CLI, ["inspect", "../copy.tar", "--html", copy, "--cache-dir", cache], cwd),
+      runTs(RUNTIME, CLI, ["inspect", `docker-archive:${copy}`, "--html", "../copy.tar"], cwd),
+    ]);
+    for (const r of results) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^error: --html \S*copy\.tar is the image being inspected; writing the page would overwrite it\nhint: [^\n]+\n$/,
+      );
+    }
+    assert.deepEqual(readFileSync(copy), before, "the image is left as it was");
+    const folders = await Promise.all(
+      ["dirx/", ".", "existing", "existing/"].map((page) =>
+        runTs(RUNTIME, CLI, ["inspect", image, "--html", page, "--cache-dir", cache], cwd)
+      ),
+    );
+    for (const [i, page] of ["dirx/", ".", "existing", "existing/"].entries()) {
+      const r = folders[i];
+      assert.equal(r.code, 2, `${page}: ${r.stderr}`);
+      assert.equal(
+        r.stderr,
+        `error: --html ${page} is a folder; give the page's file name, e.g. ${
+          page.replace(/\/$/, "")
+        }/image.html\n`,
+      );
+    }
+    assert.deepEqual(readdirSync(html), ["existing"], "no dirx file written");
+    assert.deepEqual(readdirSync(join(html, "existing")), []);
+  });
+
+  it("checks --cache-dir before opening the cache, in inspect, diff and build", async () => {
+    const note = join(dir, "note.txt");
+    writeFileSync(note, "a note\n");
+    const isFile =
+      /^error: --cache-dir \S*note\.txt is a file, not a folder; give a folder \(it is created if missing\)\n$/;
+    const below =
+      /^error: --cache-dir \S*note\.txt\/sub cannot be created \(a part of its path is a file\)/;
+    await usageErrors([
+      [["inspect", image, "--cache-dir", note], isFile],
+      [["diff", image, image, "--cache-dir", note], isFile],
+      [["build", HELLO, "--cache-dir", note], isFile],
+      [["inspect", image, "--cache-dir", join(note, "sub")], below],
+      [["inspect", image, "--cache-dir="], /^error: --cache-dir is empty/],
+    ]);
+    const direct = await runTs(RUNTIME, HELLO, ["--cache-dir", note], { cwd: dir });
+    assert.equal(direct.code, 2, direct.stderr);
+    assert.match(direct.stderr, isFile);
+    assert.equal(readFileSync(note, "utf8"), "a note\n");
+    // A missing folder is created.
+    const fresh = join(dir, "fresh", "cache");
+    const r = await runTs(RUNTIME, CLI, ["inspect", image, "-q", "--cache-dir", fresh]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(fresh));
+  });
+
+  it("refuses an empty image argument as bad usage in inspect and diff", async () => {
+    await usageErrors([
+      [["inspect", ""], /^error: the image is an empty argument, which names no image\nhint: /],
+      [["diff", "", image], /^error: the first image is an empty argument/],
+      [["diff", image, ""], /^error: the second image is an empty argument/],
+    ]);
+  });
+
+  it("aligns the columns of the top-level help", async () => {
+    const help = await runTs(RUNTIME, CLI, ["--help"]);
+    const columns = help.stdout.split("\n").filter((l) => /^ {2}dockwright \S+ .*\S {2,}\S/.test(l))
+      .map((l) => /^ {2}dockwright .*? {2,}(?=\S)/.exec(l)![0].length);
+    assert.equal(columns.length, 5, help.stdout);
+    assert.equal(new Set(columns).size, 1, help.stdout);
   });
 });

@@ -41,6 +41,7 @@ import {
   type PushIndexResult,
   type PushResult,
 } from "../transport/registry/push.ts";
+import { checkCacheDir, flagError, wholeNumber } from "./flags.ts";
 import { loadImageFile, type NamedImage } from "./load_images.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -150,7 +151,7 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, "see --help");
+    throw flagError(error, argv, "see --help");
   }
   const v = parsed.values;
   const format = (v.format ?? "docker-archive") as OutputFormat;
@@ -173,10 +174,7 @@ export function parseBuildFlags(argv: string[]): BuildFlags {
       `use one of: ${ENGINES.join(", ")}`,
     );
   }
-  const jobs = v.jobs === undefined ? availableParallelism() : Number(v.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) {
-    throw new UsageError(`-j/--jobs takes a whole number above 0 (got ${JSON.stringify(v.jobs)})`);
-  }
+  const jobs = wholeNumber(v.jobs, "-j/--jobs", availableParallelism(), 1);
   return {
     load: v.load as Engine | undefined,
     jobs,
@@ -565,6 +563,7 @@ export async function buildImages(
   imageFile?: string,
 ): Promise<Array<CliResult | PushReport>> {
   const started = performance.now();
+  if (flags.cacheDir !== undefined) checkCacheDir(flags.cacheDir);
   // One session for the whole run: one cache, one progress display, each image built once.
   const session = BuildSession.open({
     cacheDir: flags.cacheDir,
@@ -696,6 +695,7 @@ export async function buildFiles(flags: BuildFlags): Promise<void> {
       "dockwright build image.ts [more.ts ...] [--format oci] [--out PATH]",
     );
   }
+  if (flags.cacheDir !== undefined) checkCacheDir(flags.cacheDir); // before loading the files
   const files: string[] = [];
   for (const arg of flags.positionals) {
     const matched = isGlob(arg) ? expandGlob(arg) : [arg];

@@ -6,10 +6,11 @@
  * @module
  */
 
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { flagError } from "./flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `init`. */
@@ -65,7 +66,7 @@ export function parseInitFlags(argv: string[]): InitFlags {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, "see dockwright init --help");
+    throw flagError(error, argv, "see dockwright init --help");
   }
   if (parsed.positionals.length > 1) {
     throw new UsageError(
@@ -173,6 +174,16 @@ export function runInit(flags: InitFlags, version: string): string[] {
   return files.map(([f]) => join(dir, f));
 }
 
+/** True when the package.json at `path` lists dockwright as a dependency. */
+function dependsOnDockwright(path: string): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(path, "utf8"));
+    return ["dependencies", "devDependencies"].some((k) => pkg?.[k]?.dockwright !== undefined);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `dockwright init`: writes the files and says what to run next (on stderr).
  *
@@ -192,6 +203,17 @@ export function initCommand(argv: string[], version: string): number {
   const cd = where === "." ? "" : `cd ${where} && `;
   const steps = [`${cd}dockwright build image.ts    (the single binary)`];
   if (flags.npm) steps.push(`${cd}npm install && npm run build    (Bun or Deno on PATH)`);
+  const pkg = join(resolve(flags.dir), "package.json");
+  if (existsSync(pkg)) {
+    // An npm project: its own dockwright, run with npx.
+    steps.push(
+      flags.npm
+        ? `${cd}npx dockwright build image.ts    (after npm install)`
+        : dependsOnDockwright(pkg)
+        ? `${cd}npx dockwright build image.ts    (npm project)`
+        : `${cd}npm install dockwright && npx dockwright build image.ts    (npm project)`,
+    );
+  }
   if (flags.deno) steps.push(`${cd}deno task build`);
   if (!flags.npm && !flags.deno) {
     steps.push(`${cd}deno run -A image.ts, or bun image.ts    (with dockwright installed)`);

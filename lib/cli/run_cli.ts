@@ -22,10 +22,10 @@ export const HELP =
 
 Usage:
   dockwright build FILE... [options]  build the images the files export (see: dockwright build --help)
-  dockwright init [DIR] [options]   write a starter image.ts (see: dockwright init --help)
-  dockwright inspect SPEC [options] what an image is made of: layers, store paths, sizes, waste
-  dockwright diff A B [options]     what differs between two images (exit 0 same, 1 different)
-  dockwright help [COMMAND]         show help
+  dockwright init [DIR] [options]     write a starter image.ts (see: dockwright init --help)
+  dockwright inspect SPEC [options]   what an image is made of: layers, store paths, sizes, waste
+  dockwright diff A B [options]       what differs between two images (exit 0 same, 1 different)
+  dockwright help [COMMAND]           show help
   dockwright --version
 
 An image file can also be run directly: deno run -A image.ts [options], bun image.ts [options].

@@ -11,8 +11,9 @@ import { parseArgs } from "node:util";
 import { diffImages } from "../../dsl/inspect.ts";
 import { formatDiff } from "../../inspect/format.ts";
 import { reportError } from "../report_error.ts";
+import { flagError } from "../flags.ts";
 import { UsageError } from "../usage_error.ts";
-import { IMAGE_OPTIONS, openOptionsOf } from "./inspect.ts";
+import { checkImageArgs, IMAGE_OPTIONS, openOptionsOf } from "./inspect.ts";
 
 /** Help text of `diff`. */
 export const DIFF_HELP =
@@ -56,7 +57,7 @@ export async function diffCommand(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: argv, allowPositionals: true, options: IMAGE_OPTIONS });
     } catch (error) {
-      throw new UsageError((error as Error).message, "see dockwright diff --help");
+      throw flagError(error, argv, "see dockwright diff --help");
     }
     const v = parsed.values;
     if (v.help) {
@@ -70,6 +71,7 @@ export async function diffCommand(argv: string[]): Promise<number> {
       );
     }
     const [a, b] = parsed.positionals;
+    checkImageArgs([a, b], "dockwright diff a.tar b.tar");
     const diff = await diffImages(a, b, openOptionsOf(v));
     process.stdout.write(v.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiff(diff));
     return diff.same ? 0 : 1;

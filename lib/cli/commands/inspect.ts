@@ -6,7 +6,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolve, sep } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { inspectImage, type InspectOptions } from "../../dsl/inspect.ts";
@@ -15,6 +15,7 @@ import { formatReport, formatTree } from "../../inspect/format.ts";
 import { inspectHtml } from "../../inspect/html.ts";
 import type { OpenImageOptions } from "../../dsl/open_image.ts";
 import type { Platform } from "../../model/platform.ts";
+import { checkCacheDir, flagError, statOrUndefined, wholeNumber } from "../flags.ts";
 import { UsageError } from "../usage_error.ts";
 
 /** Help text of `inspect`. */
@@ -33,7 +34,8 @@ a registry image (docker://REF or registry/repository[:tag|@digest]), or an expo
 of an image file (image.ts, image.ts#name), which is built first.
 
 Options:
-      --json              the report as JSON on stdout
+      --json              the report as JSON on stdout (only that: with --tree or
+                          --html the size tree is in it, as map)
       --tree              the image as a tree of sizes with bars: layers, store paths
                           and top folders, folders
       --depth N           levels of --tree below the image (default 3)
@@ -80,7 +82,7 @@ export const IMAGE_OPTIONS = {
  */
 export function openOptionsOf(v: Record<string, string | boolean | undefined>): OpenImageOptions {
   const options: OpenImageOptions = {};
-  if (typeof v["cache-dir"] === "string") options.cacheDir = v["cache-dir"];
+  if (typeof v["cache-dir"] === "string") options.cacheDir = checkCacheDir(v["cache-dir"]);
   if (v.quiet) options.progress = false;
   if (typeof v.platform === "string") options.platform = parsePlatform(v.platform);
   const tls = v["tls-verify"];
@@ -117,13 +119,65 @@ function parsePlatform(text: string): Platform {
   return variant ? { os, architecture, variant } : { os, architecture };
 }
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new UsageError(`${flag} takes a whole number (got ${JSON.stringify(value)})`);
+/**
+ * Refuses an empty image argument (`inspect ""`, `diff a.tar ""`) as bad usage.
+ *
+ * @example
+ * ```ts
+ * checkImageArgs(["a.tar", ""], "dockwright diff a.tar b.tar"); // throws: the second image is empty
+ * ```
+ */
+export function checkImageArgs(specs: readonly string[], example: string): void {
+  const empty = specs.findIndex((s) => s.trim() === "");
+  if (empty < 0) return;
+  throw new UsageError(
+    `the ${specs.length > 1 ? `${empty === 0 ? "first" : "second"} ` : ""}image is an empty ` +
+      "argument, which names no image",
+    `give an archive, an OCI layout, a registry reference or image.ts#name, e.g. ${example}`,
+  );
+}
+
+/** The paths an image spec may read: the spec, without its transport prefix, `:TAG` or `#export`. */
+function pathsOf(spec: string): string[] {
+  const bare = spec.replace(/^(docker-archive|oci-archive|oci):/, "");
+  const paths = [spec, bare, bare.replace(/#[^/]*$/, "")];
+  for (let colon = bare.lastIndexOf(":"); colon > 0; colon = bare.lastIndexOf(":", colon - 1)) {
+    paths.push(bare.slice(0, colon));
   }
-  return n;
+  return paths;
+}
+
+/** Refuses an `--html` path that is empty, a folder, or the image being inspected. */
+function checkHtmlPath(html: string, spec: string): string {
+  if (html === "") {
+    throw new UsageError("--html needs a file name", "e.g. --html image.html");
+  }
+  const target = resolve(html);
+  const stat = statOrUndefined(target);
+  if (/(^|[/\\])\.{0,2}$/.test(html) || stat?.isDirectory()) {
+    throw new UsageError(
+      `--html ${html} is a folder; give the page's file name, e.g. ${
+        html.replace(/[/\\]+$/, "")
+      }/image.html`,
+    );
+  }
+  // Only an existing file can be overwritten, and only an image that exists is read.
+  for (const path of stat ? pathsOf(spec) : []) {
+    const other = statOrUndefined(path);
+    if (!other) continue;
+    const same = stat!.dev === other.dev && stat!.ino === other.ino;
+    const inside = other.isDirectory() && target.startsWith(resolve(path) + sep);
+    if (same || inside) {
+      throw new UsageError(
+        `--html ${html} is ${
+          same ? "the image being inspected" : `a file of the image ${path} being inspected`
+        }; writing the page would overwrite it`,
+        "give the page another file name, e.g. --html image.html",
+      );
+    }
+  }
+  checkOutputFolder(target);
+  return target;
 }
 
 /**
@@ -150,7 +204,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, "see dockwright inspect --help");
+    throw flagError(error, argv, "see dockwright inspect --help");
   }
   const v = parsed.values;
   if (v.help) {
@@ -163,22 +217,24 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       "dockwright inspect ./image.tar [--json] [--tree] [--html page.html]",
     );
   }
-  const depth = positiveInt(v.depth, "--depth", 3);
-  const top = positiveInt(v.top, "--top", 10);
+  const spec = parsed.positionals[0];
+  checkImageArgs([spec], "dockwright inspect ./image.tar");
+  const depth = wholeNumber(v.depth, "--depth", 3);
+  const top = wholeNumber(v.top, "--top", 10);
+  const html = v.html === undefined ? undefined : checkHtmlPath(v.html, spec);
   const options: InspectOptions = {
     ...openOptionsOf(v),
     top,
-    map: Boolean(v.tree || v.html),
+    map: Boolean(v.tree || html),
   };
-  if (v.html) checkOutputFolder(resolve(v.html));
-  const report = await inspectImage(parsed.positionals[0], options);
-  if (v.html) {
-    const target = resolve(v.html);
-    writeFileAtomicallySync(target, new TextEncoder().encode(inspectHtml(report)));
+  const report = await inspectImage(spec, options);
+  if (html) {
+    writeFileAtomicallySync(html, new TextEncoder().encode(inspectHtml(report)));
     if (!v.quiet) process.stderr.write(`wrote ${v.html}\n`);
   }
+  // With --json, stdout is the JSON alone: the tree is in it as `map`.
   if (v.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-  if (v.tree) process.stdout.write(formatTree(report.map!, { depth, top }));
-  if (!v.json && !v.tree && !v.html) process.stdout.write(formatReport(report));
+  else if (v.tree) process.stdout.write(formatTree(report.map!, { depth, top }));
+  else if (!html) process.stdout.write(formatReport(report));
   return 0;
 }
