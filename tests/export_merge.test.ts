@@ -14,6 +14,7 @@ import {
   buildLayeredImage,
   exportImage,
   mergeImages,
+  openImage,
   writeTextDir,
 } from "../mod.ts";
 import {
@@ -136,7 +137,7 @@ describe("exportImage and mergeImages", () => {
   });
 
   it("mergeImages: every tag loads, layers stored once, owners kept, inputs of mixed compression", async (t) => {
-    if (!requireTools(t, ["podman", "runc", "busybox"])) return;
+    if (!requireTools(t, ["podman", "runc", "busybox", "skopeo"])) return;
     const base = buildImage({
       name: "merge-base",
       tag: "1",
@@ -184,6 +185,19 @@ describe("exportImage and mergeImages", () => {
       members.filter((m) => m === baseLayer).length,
       1,
       "the shared base layer is stored once",
+    );
+    // One image of several, picked as skopeo's docker-archive:PATH:REF and :@N pick it.
+    const owned2 = await openImage(`docker-archive:${out}:merge-owned:1`, { cacheDir });
+    assert.equal(owned2.repoName, "merge-owned");
+    const third2 = await openImage(`docker-archive:${out}:@2`, { cacheDir });
+    assert.equal(third2.repoName, "merge-third");
+    const skopeoThird = JSON.parse(
+      (await runOk("skopeo", ["inspect", "--raw", `docker-archive:${out}:@2`])).stdout,
+    ) as { config: { digest: string } };
+    assert.equal(third2.config.digest, skopeoThird.config.digest);
+    await assert.rejects(
+      openImage(`docker-archive:${out}:nope:1`, { cacheDir }),
+      /has no image "nope:1" \(it has: merge-base:1; merge-owned:1; merge-third:1\)/,
     );
     const p = await getPodman();
     const loaded = await p.load(out);

@@ -25,7 +25,7 @@ const ARCHIVE_NAME = /\.(?:tar|tgz|gz|zst|zstd|oci|oci-archive|docker-archive)$/
 
 /** Where an image spec points. */
 export type ImageLocation =
-  /** A docker-archive, OCI archive or OCI layout folder; `tag` picks an image of an OCI index. */
+  /** A docker-archive, OCI archive or OCI layout folder; `tag` picks one of its images (see `readImage`). */
   | { kind: "path"; path: string; tag?: string }
   /** An image (or index) in a registry. */
   | { kind: "registry"; reference: ImageReference };
@@ -49,10 +49,10 @@ export function parseImageSpec(spec: string): ImageLocation {
   }
   const prefixed = /^(docker-archive|oci-archive|oci):(.+)$/.exec(spec);
   if (prefixed) {
-    const [, transport, rest] = prefixed;
-    if (transport === "docker-archive" || existsSync(rest)) return { kind: "path", path: rest };
-    // `oci:PATH:REF`: the path is the longest existing prefix before a colon; REF may hold
-    // colons itself (`hello:latest`).
+    const [, , rest] = prefixed;
+    if (existsSync(rest)) return { kind: "path", path: rest };
+    // `oci:PATH:REF`, `docker-archive:PATH:REF`: the path is the longest existing prefix before
+    // a colon; REF may hold colons itself (`hello:latest`).
     for (let colon = rest.lastIndexOf(":"); colon > 0; colon = rest.lastIndexOf(":", colon - 1)) {
       if (existsSync(rest.slice(0, colon))) {
         return { kind: "path", path: rest.slice(0, colon), tag: rest.slice(colon + 1) };

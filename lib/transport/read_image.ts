@@ -31,7 +31,10 @@ export { ImageFormatError, parseJson };
 
 /** Options of {@link readImage}. */
 export interface ReadImageOptions {
-  /** Picks an image of an OCI index by its ref name (`name:tag`, or the tag alone). */
+  /**
+   * Picks an image: of an OCI index by its ref name (`name:tag`, or the tag
+   * alone); of a docker-archive by a `RepoTags` entry (or its tag), or `@N`.
+   */
   tag?: string;
   /** Where the blobs go. Default: the store (inspect scans them instead). */
   sink?: BlobSink;
@@ -115,7 +118,9 @@ async function readAnyImage(
   } catch (error) {
     throw inArchive(error, path, "not a readable image archive");
   }
-  if (members.small.has("manifest.json")) return await readDockerArchive(store, path, members);
+  if (members.small.has("manifest.json")) {
+    return await readDockerArchive(store, path, members, tag);
+  }
   if (members.small.has("index.json")) {
     return await readOci(
       store,

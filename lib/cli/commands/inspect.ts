@@ -29,8 +29,8 @@ Usage:
   dockwright inspect SPEC [options]
 
 SPEC is a docker-archive (plain, .gz or .zst: Nix's, skopeo's, podman save's or
-dockwright's), an OCI layout folder or archive (oci:PATH[:TAG], oci-archive:PATH),
-a registry image (docker://REF or registry/repository[:tag|@digest]), or an export
+dockwright's; docker-archive:PATH[:REF|:@N] picks one of several), an OCI layout
+folder or archive (oci:PATH[:REF], oci-archive:PATH[:REF]), a registry image (docker://REF or registry/repository[:tag|@digest]), or an export
 of an image file (image.ts, image.ts#name), which is built first.
 
 Options:

@@ -17,6 +17,7 @@ import type { Image } from "../../model/image.ts";
 import { parseConfigFile } from "../../model/image_config.ts";
 import type { Layer } from "../../model/layer.ts";
 import { isRepositoryName, isValidTag, splitNameTag } from "../../model/reference.ts";
+import { refNameMatches } from "../oci_layout/read.ts";
 import { TarError } from "../../tar/errors.ts";
 import { normalizeMemberPath } from "../../tar/safe_path.ts";
 import {
@@ -199,22 +200,40 @@ export async function dockerArchiveImage(
 }
 
 /**
- * The first image of a docker-archive whose members are read.
+ * An image of a docker-archive whose members are read: the first, as Nix
+ * takes it, or the one `ref` names, as skopeo's `docker-archive:PATH:REF`
+ * does: a `name:tag` of its `RepoTags` (or a tag alone), or `@N`, the N-th
+ * image (from 0).
  *
  * @example
  * ```ts
  * import { BlobStore } from "../../cache/blob_store.ts";
  * import { readMembers } from "../archive_members.ts";
  * const store = BlobStore.open();
- * const image = await readDockerArchive(store, "./hello.tar", await readMembers(store, "./hello.tar"));
+ * const members = await readMembers(store, "./two.tar");
+ * const first = await readDockerArchive(store, "./two.tar", members);
+ * const api = await readDockerArchive(store, "./two.tar", members, "api:1.0");
+ * const second = await readDockerArchive(store, "./two.tar", members, "@1");
  * ```
  */
 export async function readDockerArchive(
   store: BlobStore,
   source: string,
   members: Members,
+  ref?: string,
 ): Promise<Image> {
-  // As Nix does: the first image of the archive is the base.
   const entries = dockerArchiveManifest(source, members);
-  return await dockerArchiveImage(store, source, members, entries[0]);
+  if (ref === undefined) return await dockerArchiveImage(store, source, members, entries[0]);
+  const index = /^@(\d+)$/.exec(ref);
+  const entry = index
+    ? entries[Number(index[1])]
+    : entries.find((e) => (e.RepoTags ?? []).some((t) => refNameMatches(t, ref)));
+  if (!entry) {
+    const names = entries.map((e, i) => (e.RepoTags ?? []).join(", ") || `@${i}`);
+    throw new ImageFormatError(
+      source,
+      `has no image ${JSON.stringify(ref)} (it has: ${names.join("; ")})`,
+    );
+  }
+  return await dockerArchiveImage(store, source, members, entry);
 }
