@@ -5,7 +5,7 @@
  * @module
  */
 
-import { mkdirSync, type Stats, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { UsageError } from "./usage_error.ts";
 
 /**
@@ -123,6 +123,16 @@ export function checkCacheDir(dir: string): string {
   return dir;
 }
 
+/** What {@link statOrUndefined} tells of a path: which file it is, and whether it is a folder. */
+export interface FileIdentity {
+  /** Device number. */
+  dev: number;
+  /** Inode number. */
+  ino: number;
+  /** True for a folder. */
+  isDirectory(): boolean;
+}
+
 /**
  * `statSync` that gives undefined for a path that does not exist, including
  * one below a file (`note.txt/sub`, ENOTDIR).
@@ -132,7 +142,7 @@ export function checkCacheDir(dir: string): string {
  * statOrUndefined("note.txt/sub"); // undefined
  * ```
  */
-export function statOrUndefined(path: string): Stats | undefined {
+export function statOrUndefined(path: string): FileIdentity | undefined {
   try {
     return statSync(path, { throwIfNoEntry: false });
   } catch (error) {
