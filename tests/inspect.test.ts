@@ -311,6 +311,45 @@ describe("inspect", () => {
     assert.equal(parsed.manifest.digest, report.manifest.digest);
     assert.equal(parsed.map, undefined);
 
+    // An archive piped into stdin (`./result | dockwright inspect -`), plain and gzip, in one pass.
+    const [cmd, ...pre] = runtimeCommand(RUNTIME);
+    const piped = async (producer: string) =>
+      await runOk("sh", [
+        "-c",
+        `${producer} "$1" | (shift; "$@")`,
+        "sh",
+        archive,
+        cmd,
+        ...pre,
+        CLI,
+        "inspect",
+        "-",
+        "--json",
+        "--cache-dir",
+        cacheDir,
+      ]);
+    for (const producer of ["cat", "gzip -c"]) {
+      const fromStdin = JSON.parse((await piped(producer)).stdout) as ImageReport;
+      assert.equal(fromStdin.source, "stdin");
+      assert.deepEqual(fromStdin.layers, report.layers, producer);
+      assert.deepEqual(fromStdin.waste, report.waste, producer);
+    }
+    const sameAsFile = await runOk("sh", [
+      "-c",
+      'f="$1"; shift; "$@" < "$f"',
+      "sh",
+      archive,
+      cmd,
+      ...pre,
+      CLI,
+      "diff",
+      "-",
+      archive,
+      "--cache-dir",
+      cacheDir,
+    ]);
+    assert.match(sameAsFile.stdout, /same image/);
+
     const bad = await runTs(RUNTIME, CLI, ["inspect"]);
     assert.equal(bad.code, 2);
     const missing = await runTs(RUNTIME, CLI, [

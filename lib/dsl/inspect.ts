@@ -14,6 +14,7 @@ import { ScanSink } from "../inspect/scan_sink.ts";
 import type { Digest } from "../codec/sha256.ts";
 import { parseImageSpec } from "../transport/open.ts";
 import type { Image } from "../model/image.ts";
+import { OptionError } from "./errors.ts";
 import type { ImageDefinition } from "./image_definition.ts";
 import { openImageIn, type OpenImageOptions } from "./open_image.ts";
 
@@ -29,6 +30,7 @@ export interface InspectOptions extends OpenImageOptions {
 export type DiffOptions = OpenImageOptions;
 
 function describe(spec: string | ImageDefinition): string {
+  if (spec === "-") return "stdin";
   return typeof spec === "string" ? spec : `${spec.name}${spec.tag ? `:${spec.tag}` : ""}`;
 }
 
@@ -122,6 +124,12 @@ export async function diffImages(
   b: string | ImageDefinition,
   options: DiffOptions = {},
 ): Promise<ImageDiff> {
+  if (a === "-" && b === "-") {
+    throw new OptionError(
+      "diffImages: both images are standard input (-), which can be read once",
+      "give one of them as a file",
+    );
+  }
   const session = options.session ??
     BuildSession.open({ cacheDir: options.cacheDir, progress: options.progress });
   const { image: imageA, scans } = await openScanned(session, a, options);

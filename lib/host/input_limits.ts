@@ -276,8 +276,7 @@ export function limitError(
  * ```
  */
 export class ExpansionBudget {
-  /** Bytes the inputs may expand to in all. */
-  readonly limit: number;
+  #limit: number;
   #used = 0;
   readonly #ratio: number;
 
@@ -290,7 +289,20 @@ export class ExpansionBudget {
    */
   constructor(readonly source: string, inputBytes: number, ratio?: number) {
     this.#ratio = ratio ?? inputLimits().maxExpansion;
-    this.limit = EXPANSION_ALLOWANCE + this.#ratio * Math.max(0, inputBytes);
+    this.#limit = EXPANSION_ALLOWANCE + this.#ratio * Math.max(0, inputBytes);
+  }
+
+  /** Bytes the inputs may expand to in all. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /**
+   * Counts `n` more bytes of input, for an input whose size is only known as
+   * it streams (stdin): the limit grows with what was read.
+   */
+  addInput(n: number): void {
+    this.#limit += this.#ratio * n;
   }
 
   /** Bytes counted so far. */

@@ -93,6 +93,8 @@ export interface Members {
 /**
  * Reads every member of the archive at `path` (plain, gzip or zstd): its
  * documents into memory, file members into `sink` (the store by default).
+ * With `input`, the archive is read from that stream (stdin) in one pass, and
+ * `path` only names it.
  * Throws an `InputError`
  * (`ImageFormatError`, `TarError`) naming the archive and the member for
  * anything the module documentation lists.
@@ -109,10 +111,12 @@ export async function readMembers(
   store: BlobStore,
   path: string,
   sink: BlobSink = storeSink(store),
+  input?: AsyncIterable<Uint8Array>,
 ): Promise<Members> {
   const limits = inputLimits();
-  const file = openInputFile(path, { source: path, member: "the archive" });
-  const budget = new ExpansionBudget(path, file.size, limits.maxExpansion);
+  const file = input ? undefined : openInputFile(path, { source: path, member: "the archive" });
+  // A stream's size is known as it is read: its budget grows with it.
+  const budget = new ExpansionBudget(path, file?.size ?? 0, limits.maxExpansion);
   const members: Members = {
     small: new Map(),
     blobs: new Map(),
@@ -122,12 +126,15 @@ export async function readMembers(
     compression: "none",
     sink,
   };
-  const raw = inputFileStream(file);
+  const raw: AsyncIterable<Uint8Array> & { destroy?(): void } = file
+    ? inputFileStream(file)
+    : input!;
   const peeked = (async function* () {
     let first = true;
     for await (const chunk of raw) {
       if (first) members.compression = detectCompression(chunk.subarray(0, 8));
       first = false;
+      if (!file) budget.addInput(chunk.length);
       yield chunk;
     }
   })();
@@ -215,7 +222,7 @@ export async function readMembers(
     }
     throw error;
   } finally {
-    raw.destroy();
+    raw.destroy?.();
   }
   return members;
 }

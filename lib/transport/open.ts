@@ -3,12 +3,14 @@
  * (plain, gzip or zstd), an OCI layout folder or archive, or a registry.
  * Specs follow skopeo's transport names where a prefix is given
  * (`docker-archive:`, `oci:`, `oci-archive:`, `docker://`); without one, an
- * existing file or folder is read, and anything else is a registry reference.
+ * existing file or folder is read, `-` is an archive piped into standard
+ * input, and anything else is a registry reference.
  *
  * @module
  */
 
 import { existsSync } from "node:fs";
+import process from "node:process";
 import type { BlobStore } from "../cache/blob_store.ts";
 import type { BlobSink } from "../cache/ingest_blob.ts";
 import type { Progress } from "../host/progress.ts";
@@ -28,7 +30,9 @@ export type ImageLocation =
   /** A docker-archive, OCI archive or OCI layout folder; `tag` picks one of its images (see `readImage`). */
   | { kind: "path"; path: string; tag?: string }
   /** An image (or index) in a registry. */
-  | { kind: "registry"; reference: ImageReference };
+  | { kind: "registry"; reference: ImageReference }
+  /** An archive piped into standard input (`-`): `./result | dockwright inspect -`. */
+  | { kind: "stdin" };
 
 /**
  * Where `spec` points.
@@ -37,6 +41,7 @@ export type ImageLocation =
  * ```ts
  * // With a folder ./hello.oci here:
  * parseImageSpec("oci:./hello.oci:hello:latest"); // { kind: "path", path: "./hello.oci", tag: "hello:latest" }
+ * parseImageSpec("-"); // { kind: "stdin" }: `./result | dockwright inspect -`
  * parseImageSpec("docker://127.0.0.1:5000/app:1").kind; // "registry"
  * ```
  */
@@ -47,6 +52,7 @@ export function parseImageSpec(spec: string): ImageLocation {
       "an empty image spec names nothing; give a file, a folder or a registry reference",
     );
   }
+  if (spec === "-") return { kind: "stdin" };
   const prefixed = /^(docker-archive|oci-archive|oci):(.+)$/.exec(spec);
   if (prefixed) {
     const [, , rest] = prefixed;
@@ -112,6 +118,19 @@ export async function openImageAt(
   location: ImageLocation,
   options: OpenOptions = {},
 ): Promise<Image> {
+  if (location.kind === "stdin") {
+    if (process.stdin.isTTY) {
+      throw new ImageFormatError(
+        "-",
+        "reads an image archive from standard input, which is a terminal: pipe one in, e.g. ./result | dockwright inspect -",
+      );
+    }
+    return await readImage(store, "stdin", {
+      input: process.stdin as AsyncIterable<Uint8Array> & { destroy(): void },
+      sink: options.sink,
+      platform: options.platform,
+    });
+  }
   if (location.kind === "path") {
     if (!existsSync(location.path)) {
       throw new ImageFormatError(location.path, "no such file or folder");

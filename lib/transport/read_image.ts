@@ -38,6 +38,8 @@ export interface ReadImageOptions {
   tag?: string;
   /** Where the blobs go. Default: the store (inspect scans them instead). */
   sink?: BlobSink;
+  /** Read the archive from this stream (stdin), in one pass; `path` only names it. */
+  input?: AsyncIterable<Uint8Array>;
   /**
    * The platform asked for: the image of an index for it, and an error when
    * there is none or the image is for another. Without it, an index gives
@@ -94,8 +96,9 @@ async function readAnyImage(
   path: string,
   options: ReadImageOptions,
 ): Promise<Image> {
-  const { tag, platform } = options;
+  const { tag, platform, input } = options;
   const sink = options.sink ?? storeSink(store);
+  if (input) return await readArchive(store, path, tag, platform, sink, input);
   if (!existsSync(path)) {
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }
@@ -112,9 +115,21 @@ async function readAnyImage(
       platform,
     );
   }
+  return await readArchive(store, path, tag, platform, sink);
+}
+
+/** An archive's image: from the file at `path`, or from `input` (which `path` names). */
+async function readArchive(
+  store: BlobStore,
+  path: string,
+  tag: string | undefined,
+  platform: Platform | undefined,
+  sink: BlobSink,
+  input?: AsyncIterable<Uint8Array>,
+): Promise<Image> {
   let members;
   try {
-    members = await readMembers(store, path, sink);
+    members = await readMembers(store, path, sink, input);
   } catch (error) {
     throw inArchive(error, path, "not a readable image archive");
   }

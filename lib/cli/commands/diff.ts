@@ -25,7 +25,7 @@ Usage:
   dockwright diff A B [options]
 
 A and B are anything dockwright inspect takes: archives, OCI layouts, registry
-images, image files (image.ts#name).
+images, image files (image.ts#name), or - (standard input) for one of them.
 
 Options:
       --json              the comparison as JSON on stdout

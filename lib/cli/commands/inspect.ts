@@ -30,8 +30,10 @@ Usage:
 
 SPEC is a docker-archive (plain, .gz or .zst: Nix's, skopeo's, podman save's or
 dockwright's; docker-archive:PATH[:REF|:@N] picks one of several), an OCI layout
-folder or archive (oci:PATH[:REF], oci-archive:PATH[:REF]), a registry image (docker://REF or registry/repository[:tag|@digest]), or an export
-of an image file (image.ts, image.ts#name), which is built first.
+folder or archive (oci:PATH[:REF], oci-archive:PATH[:REF]), a registry image
+(docker://REF or registry/repository[:tag|@digest]), an export of an image file
+(image.ts, image.ts#name), which is built first, or - for an archive piped into
+standard input (./result | dockwright inspect -).
 
 Options:
       --json              the report as JSON on stdout (only that: with --tree or
