@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import {
   build,
@@ -40,7 +41,7 @@ import {
 } from "./helpers/tools.ts";
 import { type RegistryServer, startRegistry } from "./helpers/registry.ts";
 import { CLI, ROOT, RUNTIME, runtimeCommand, runTs } from "./helpers/dockwright.ts";
-import { diskUsage, runMeasured } from "./helpers/hostile.ts";
+import { diskUsage, ociLayout, runMeasured } from "./helpers/hostile.ts";
 
 /** What `tar -tvf` says about an uncompressed tar: members, regular files and their bytes. */
 async function tarListing(
@@ -370,6 +371,9 @@ describe("layers read where they are", () => {
   const MiB = 1 << 20;
   let dir: string;
   let registry: RegistryServer | undefined;
+  before(() => {
+    dir = tempDir("dw-inspect-in-place-");
+  });
   after(async () => {
     await registry?.stop();
     rmrf(dir);
@@ -377,7 +381,6 @@ describe("layers read where they are", () => {
 
   it("inspect and diff copy no layer into the cache: archives, gzip archives, layouts, registries", async (t) => {
     if (!requireTools(t, ["docker-registry"])) return;
-    dir = tempDir("dw-inspect-in-place-");
     const buildCache = join(dir, "build-cache");
     mkdirSync(join(dir, "root", "srv"), { recursive: true });
     // 24 MiB that no codec shrinks: a layer copied into the cache would show at once.
@@ -456,6 +459,25 @@ describe("layers read where they are", () => {
     assert.equal(diff.code, 0, diff.stderr);
     const written = Math.max(diff.peakDiskBytes, diskUsage(cache));
     assert.ok(written < 2 * MiB, `diff wrote ${written} bytes to its cache`);
+  });
+
+  it("a layer that is no tar is named as such, after all its bytes were checked", async () => {
+    // gzip of noise: it decompresses, but the scan stops at the first header; the rest of the
+    // blob is still read and hashed, in order, so its digest holds and the error is the right one.
+    const noise = randomBytes(4 * MiB);
+    const blob = gzipSync(noise);
+    const layout = join(dir, "no-tar.oci");
+    ociLayout(layout, {
+      layers: [{
+        blob,
+        diffId: `sha256:${createHash("sha256").update(noise).digest("hex")}`,
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      }],
+    });
+    await assert.rejects(
+      inspectImage(layout, { cacheDir: join(dir, "cache-no-tar"), progress: false }),
+      /no-tar\.oci: .*layer sha256:[0-9a-f]{64}.*cannot be read as a layer's tar archive/,
+    );
   });
 });
 

@@ -142,7 +142,7 @@ export class ScanSink implements BlobSink {
     let document: Uint8Array[] | undefined;
     let sourceError: unknown;
     const it = source[Symbol.asyncIterator]();
-    const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    const pull = async (): Promise<IteratorResult<Uint8Array>> => {
       let r: IteratorResult<Uint8Array>;
       try {
         r = await it.next();
@@ -159,6 +159,14 @@ export class ScanSink implements BlobSink {
         else document = undefined;
       }
       return r;
+    };
+    // One read of the source at a time, in order: a scan that failed may still have one pending
+    // while the rest is read here, and every byte must be hashed once, in its place.
+    let previous: Promise<unknown> = Promise.resolve();
+    const next = (): Promise<IteratorResult<Uint8Array>> => {
+      const result = previous.then(pull, pull);
+      previous = result.catch(() => {});
+      return result;
     };
     // A generator of its own: the scan may stop early, and the rest is then read here.
     const feed = async function* (): AsyncGenerator<Uint8Array> {
