@@ -75,6 +75,12 @@ export interface ScanOptions {
   onBytes?: (n: number) => void;
   /** Called for every member; may throw to stop the scan (a limit on entries). */
   onMember?: () => void;
+  /**
+   * The caller hashes these same bytes already (an uncompressed blob, checked
+   * against its digest): the tar is not hashed twice, and the scan's `diffId`
+   * is left "" for the caller to set.
+   */
+  hashedByCaller?: boolean;
 }
 
 const WHITEOUT = ".wh.";
@@ -100,11 +106,12 @@ export async function scanLayer(
   options: ScanOptions = {},
 ): Promise<LayerScan> {
   const { onBytes, onMember } = options;
+  const hashed = options.hashedByCaller === true;
   const whole = createHash("sha256");
   let tarSize = 0;
   async function* counted(): AsyncGenerator<Uint8Array> {
     for await (const chunk of tar) {
-      whole.update(chunk);
+      if (!hashed) whole.update(chunk);
       tarSize += chunk.length;
       onBytes?.(chunk.length);
       yield chunk;
@@ -156,7 +163,7 @@ export async function scanLayer(
     scan.records.push(record);
   }
   scan.tarSize = tarSize;
-  scan.diffId = `sha256:${whole.digest("hex")}`;
+  scan.diffId = hashed ? "" as Digest : `sha256:${whole.digest("hex")}`;
   return scan;
 }
 

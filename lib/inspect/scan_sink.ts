@@ -23,7 +23,7 @@ import {
   storedBlob,
   type TakeOptions,
 } from "../cache/ingest_blob.ts";
-import { decompress, type DecompressOptions } from "../codec/decompress.ts";
+import { decompress, type DecompressOptions, detectCompression } from "../codec/decompress.ts";
 import type { Digest } from "../codec/sha256.ts";
 import { inputLimits, limitError } from "../host/input_limits.ts";
 import { ImageFormatError } from "../model/errors.ts";
@@ -168,12 +168,17 @@ export class ScanSink implements BlobSink {
       previous = result.catch(() => {});
       return result;
     };
-    // A generator of its own: the scan may stop early, and the rest is then read here.
-    const feed = async function* (): AsyncGenerator<Uint8Array> {
-      for (let r = await next(); !r.done; r = await next()) yield r.value;
-    };
+    // An uncompressed blob is its own tar: its digest (hashed by `check`) is the diffId, so the
+    // scan need not hash it again. Told by the first chunk, when it holds a whole magic.
+    let plain = false;
     let scan: LayerScan | Error;
     try {
+      const first = await next();
+      plain = !first.done && first.value.length >= 4 && detectCompression(first.value) === "none";
+      // A generator of its own: the scan may stop early, and the rest is then read here.
+      const feed = async function* (): AsyncGenerator<Uint8Array> {
+        for (let r = first; !r.done; r = await next()) yield r.value;
+      };
       try {
         scan = await scanLayer(
           decompress(feed(), {
@@ -181,7 +186,7 @@ export class ScanSink implements BlobSink {
             member: options.member ?? options.what,
             budget: options.budget,
           }),
-          { onMember: () => this.#countEntry(options.what) },
+          { onMember: () => this.#countEntry(options.what), hashedByCaller: plain },
         );
       } catch (error) {
         if (sourceError !== undefined) throw sourceError;
@@ -193,6 +198,7 @@ export class ScanSink implements BlobSink {
       throw error;
     }
     const { digest, size, compressor } = check.finish();
+    if (plain && !(scan instanceof Error)) scan.diffId = digest;
     if (document) this.store.putBytes(concat(document, size));
     if (!this.scanOf(digest)) this.#scans.set(digest, scan);
     return { digest, size, compressor };
