@@ -637,6 +637,32 @@ describe("command-line usage errors: one line, exit 2", () => {
     }
     assert.deepEqual(readdirSync(html), ["existing"], "no dirx file written");
     assert.deepEqual(readdirSync(join(html, "existing")), []);
+    // An existing file that is not a page is not replaced (a typo must not eat image.ts).
+    const source = join(html, "image.ts");
+    writeFileSync(source, "export default 1;\n");
+    const typo = await runTs(RUNTIME, CLI, [
+      "inspect",
+      image,
+      "--html",
+      source,
+      "--cache-dir",
+      cache,
+    ]);
+    assert.equal(typo.code, 2, typo.stderr);
+    assert.match(typo.stderr, /^error: --html \S*image\.ts exists and is not a \.html page/);
+    assert.equal(readFileSync(source, "utf8"), "export default 1;\n");
+    // - is stdout.
+    const toStdout = await runTs(RUNTIME, CLI, [
+      "inspect",
+      image,
+      "--html",
+      "-",
+      "--cache-dir",
+      cache,
+    ]);
+    assert.equal(toStdout.code, 0, toStdout.stderr);
+    assert.match(toStdout.stdout, /^<!doctype html>/i);
+    assert.ok(!existsSync(join(html, "-")) && !existsSync("-"), "no file named -");
   });
 
   it("checks --cache-dir before opening the cache, in inspect, diff and build", async () => {

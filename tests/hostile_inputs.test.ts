@@ -371,13 +371,26 @@ const CASES: Case[] = [
     expect: /truncated\.tar\.gz: the gzip stream is corrupt or truncated/,
   },
   {
+    // Deno's and Bun's zstd decoders end quietly at a frame cut short.
+    name: "a truncated zstd archive",
+    make: (d) => {
+      const path = join(d, "truncated.tar.zst");
+      const zst = spawnSync("zstd", ["-q", "-c"], { input: tar(dockerArchiveMembers({})) }).stdout;
+      writeFileSync(path, zst.subarray(0, zst.length - 40));
+      return path;
+    },
+    uses: ARCHIVE_USES,
+    expect:
+      /truncated\.tar\.zst: the zstd stream is corrupt or truncated \(the zstd stream is cut short inside a frame\)/,
+  },
+  {
     name: "an empty file",
     make: (d) => {
       writeFileSync(join(d, "empty.tar"), "");
       return join(d, "empty.tar");
     },
     uses: ARCHIVE_USES,
-    expect: /empty\.tar: not a readable .*the input is empty/,
+    expect: /empty\.tar: is an empty file, not an image archive/,
   },
   // --- not regular files -----------------------------------------------------
   {

@@ -69,7 +69,8 @@ Options:
                           exportImage and mergeImages value)
       --stream            write the uncompressed docker-archive to stdout (| podman load)
   -t, --repo_tag N:T      name and tag written into the output (overrides name and tag)
-      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or $XDG_CACHE_HOME/dockwright)
+      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR, else $XDG_CACHE_HOME/dockwright,
+                          else ~/.cache/dockwright)
       --push REF          push the image to REF (registry/repository[:tag]; default tag: the
                           image's) with layers compressed per --compressor; with several
                           images REF is a prefix: each goes to REF/<name>:<tag>; writes no

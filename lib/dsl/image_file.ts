@@ -73,7 +73,18 @@ export async function importImageFile(path: string): Promise<NamedImage[]> {
   if (!existsSync(absolute)) {
     throw new OptionError(`image file not found: ${path}`, "pass the path of an image.ts file");
   }
-  const module = await import(pathToFileURL(absolute).href) as Record<string, unknown>;
+  let module: Record<string, unknown>;
+  try {
+    module = await import(pathToFileURL(absolute).href) as Record<string, unknown>;
+  } catch (error) {
+    if (/Cannot find (package|module) ['"]dockwright['"]/.test((error as Error)?.message ?? "")) {
+      throw new OptionError(
+        `${path} imports "dockwright", which is not installed where the file is`,
+        "npm install dockwright next to it (see docs/install.md), or run it with the single binary",
+      );
+    }
+    throw error;
+  }
   const images = imagesOf(module).map((i) => ({ ...i, file: absolute }));
   if (images.length === 0) {
     throw new OptionError(

@@ -34,6 +34,21 @@ function variantOf(architecture: string, variant: string | undefined): string {
 }
 
 /**
+ * True when `got` is the platform `want` asks for: same os and architecture,
+ * and the same variant when `want` names one (`arm64` is `arm64/v8`).
+ *
+ * @example
+ * ```ts
+ * platformMatches({ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm64", variant: "v8" }); // true
+ * ```
+ */
+export function platformMatches(got: Platform, want: Platform): boolean {
+  return got.os === want.os && got.architecture === want.architecture &&
+    (want.variant === undefined ||
+      variantOf(got.architecture, got.variant) === variantOf(want.architecture, want.variant));
+}
+
+/**
  * `os/architecture[/variant]`.
  *
  * @example

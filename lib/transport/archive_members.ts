@@ -214,6 +214,14 @@ export async function readMembers(
       }
     }
   } catch (error) {
+    if (count === 0 && error instanceof TarTruncatedError && /input is empty/.test(error.message)) {
+      throw new ImageFormatError(
+        path,
+        input
+          ? "nothing was piped in (standard input is empty); pipe an image archive in, e.g. ./result | dockwright inspect -"
+          : "is an empty file, not an image archive",
+      );
+    }
     if (count === 0 && notATar(error)) {
       throw new ImageFormatError(
         path,

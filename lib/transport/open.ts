@@ -16,10 +16,16 @@ import type { BlobSink } from "../cache/ingest_blob.ts";
 import type { Progress } from "../host/progress.ts";
 import type { Image } from "../model/image.ts";
 import type { Platform } from "../model/platform.ts";
-import { type ImageReference, InvalidReferenceError, parseReference } from "../model/reference.ts";
+import {
+  formatReference,
+  type ImageReference,
+  InvalidReferenceError,
+  parseReference,
+} from "../model/reference.ts";
 import { ImageFormatError } from "../model/errors.ts";
 import { readImage } from "./read_image.ts";
 import type { RegistryOptions } from "./registry/client.ts";
+import { RegistryError } from "./registry/errors.ts";
 import { pull } from "./registry/pull.ts";
 
 /** Names that are image files, not registry references: `.tar`, `.tar.gz`, `.tgz`, `.zst`, `.oci`, ... */
@@ -29,8 +35,11 @@ const ARCHIVE_NAME = /\.(?:tar|tgz|gz|zst|zstd|oci|oci-archive|docker-archive)$/
 export type ImageLocation =
   /** A docker-archive, OCI archive or OCI layout folder; `tag` picks one of its images (see `readImage`). */
   | { kind: "path"; path: string; tag?: string }
-  /** An image (or index) in a registry. */
-  | { kind: "registry"; reference: ImageReference }
+  /**
+   * An image (or index) in a registry; `bare` is the spec when it had no
+   * `docker://` (it may have been meant as a file that is not there).
+   */
+  | { kind: "registry"; reference: ImageReference; bare?: string }
   /** An archive piped into standard input (`-`): `./result | dockwright inspect -`. */
   | { kind: "stdin" };
 
@@ -80,7 +89,7 @@ export function parseImageSpec(spec: string): ImageLocation {
     );
   }
   try {
-    return { kind: "registry", reference: parseReference(spec) };
+    return { kind: "registry", reference: parseReference(spec), bare: spec };
   } catch (error) {
     if (!(error instanceof InvalidReferenceError)) throw error;
     throw new ImageFormatError(
@@ -121,8 +130,8 @@ export async function openImageAt(
   if (location.kind === "stdin") {
     if (process.stdin.isTTY) {
       throw new ImageFormatError(
-        "-",
-        "reads an image archive from standard input, which is a terminal: pipe one in, e.g. ./result | dockwright inspect -",
+        "stdin",
+        "is a terminal, not an image archive: pipe one in (e.g. ./result | dockwright inspect -)",
       );
     }
     return await readImage(store, "stdin", {
@@ -142,9 +151,21 @@ export async function openImageAt(
     });
   }
   const ref = location.reference;
-  const pulled = await pull(store, ref.tag || ref.digest ? ref : { ...ref, tag: "latest" }, {
-    ...options,
-    strictPlatform: options.platform !== undefined,
-  });
-  return pulled.image;
+  const full = ref.tag || ref.digest ? ref : { ...ref, tag: "latest" };
+  try {
+    const pulled = await pull(store, full, {
+      ...options,
+      strictPlatform: options.platform !== undefined,
+    });
+    return pulled.image;
+  } catch (error) {
+    const bare = location.bare;
+    if (bare && !bare.includes("/") && error instanceof RegistryError) {
+      // A short name may be a typo of a file name, read as a Docker Hub image: say so.
+      error.message = `there is no file or folder ${
+        JSON.stringify(bare)
+      } here, so it was read as the registry image ${formatReference(full)}: ${error.message}`;
+    }
+    throw error;
+  }
 }

@@ -20,7 +20,7 @@ import type { BlobStore } from "../cache/blob_store.ts";
 import { type BlobSink, storeSink } from "../cache/ingest_blob.ts";
 import { ImageFormatError, parseJson } from "../model/errors.ts";
 import { type Image, platformOf } from "../model/image.ts";
-import { type Platform, platformName } from "../model/platform.ts";
+import { type Platform, platformMatches, platformName } from "../model/platform.ts";
 import { readInputFile } from "../host/input_files.ts";
 import { inArchive } from "../tar/errors.ts";
 import { readMembers } from "./archive_members.ts";
@@ -76,10 +76,7 @@ export async function readImage(
   const want = options.platform;
   if (want) {
     const got = platformOf(image);
-    if (
-      got.os !== want.os || got.architecture !== want.architecture ||
-      (want.variant !== undefined && got.variant !== want.variant)
-    ) {
+    if (!platformMatches(got, want)) {
       throw new ImageFormatError(
         path,
         `is an image for ${platformName(got)}, not ${platformName(want)}: ask for ${

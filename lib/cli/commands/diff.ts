@@ -30,8 +30,8 @@ images, image files (image.ts#name), or - (standard input) for one of them.
 Options:
       --json              the comparison as JSON on stdout
       --platform P        OS/ARCH[/VARIANT] of multi-platform images
-      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or
-                          $XDG_CACHE_HOME/dockwright)
+      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR, else
+                          $XDG_CACHE_HOME/dockwright, else ~/.cache/dockwright)
       --creds USER:PASS   registry credentials
       --tls-verify=false  allow plain HTTP (and, under Bun, unverified TLS)
       --ca-file PATH      extra CA certificates (PEM) for registries

@@ -44,12 +44,13 @@ Options:
       --html FILE         write one self-contained page with a zoomable map of the
                           image by size, the layers, config and history (it loads
                           nothing from the network); prints nothing else unless
-                          --json or --tree is given
+                          --json or --tree is given. An existing FILE is replaced
+                          only if it ends in .html or .htm; - writes to stdout
       --top N             biggest files and waste items to list (default 10)
       --platform P        OS/ARCH[/VARIANT] of a multi-platform image (default: this
                           machine's)
-      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR or
-                          $XDG_CACHE_HOME/dockwright)
+      --cache-dir DIR     blob cache (default: $DOCKWRIGHT_CACHE_DIR, else
+                          $XDG_CACHE_HOME/dockwright, else ~/.cache/dockwright)
       --creds USER:PASS   registry credentials (default: DOCKWRIGHT_REGISTRY_USER/_PASSWORD,
                           then podman/docker auth files)
       --tls-verify=false  allow plain HTTP (and, under Bun, unverified TLS)
@@ -149,11 +150,15 @@ function pathsOf(spec: string): string[] {
   return paths;
 }
 
-/** Refuses an `--html` path that is empty, a folder, or the image being inspected. */
+/**
+ * Refuses an `--html` path that is empty, a folder, the image being
+ * inspected, or an existing file that is not a page; `-` is stdout.
+ */
 function checkHtmlPath(html: string, spec: string): string {
   if (html === "") {
     throw new UsageError("--html needs a file name", "e.g. --html image.html");
   }
+  if (html === "-") return html;
   const target = resolve(html);
   const stat = statOrUndefined(target);
   if (/(^|[/\\])\.{0,2}$/.test(html) || stat?.isDirectory()) {
@@ -177,6 +182,13 @@ function checkHtmlPath(html: string, spec: string): string {
         "give the page another file name, e.g. --html image.html",
       );
     }
+  }
+  if (stat && !/\.html?$/i.test(target)) {
+    // A page replaces a page; a typo must not replace a source file.
+    throw new UsageError(
+      `--html ${html} exists and is not a .html page; it is not replaced`,
+      "give a name ending in .html, or remove the file first",
+    );
   }
   checkOutputFolder(target);
   return target;
@@ -224,13 +236,20 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const depth = wholeNumber(v.depth, "--depth", 3);
   const top = wholeNumber(v.top, "--top", 10);
   const html = v.html === undefined ? undefined : checkHtmlPath(v.html, spec);
+  if (html === "-" && (v.json || v.tree)) {
+    throw new UsageError(
+      "--html - writes the page to stdout, which --json and --tree write to as well",
+      "give the page a file name, e.g. --html image.html",
+    );
+  }
   const options: InspectOptions = {
     ...openOptionsOf(v),
     top,
     map: Boolean(v.tree || html),
   };
   const report = await inspectImage(spec, options);
-  if (html) {
+  if (html === "-") process.stdout.write(inspectHtml(report));
+  else if (html) {
     writeFileAtomicallySync(html, new TextEncoder().encode(inspectHtml(report)));
     if (!v.quiet) process.stderr.write(`wrote ${v.html}\n`);
   }

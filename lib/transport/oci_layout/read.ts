@@ -29,6 +29,7 @@ import {
   hostArchitecture,
   type Platform,
   type PlatformDescriptor,
+  platformName,
 } from "../../model/platform.ts";
 import { checkedLayer, type Members, readImageValue } from "../archive_members.ts";
 
@@ -124,8 +125,16 @@ function pickPlatform(
   ) {
     try {
       return choosePlatform(candidates as PlatformDescriptor[], platform) as Descriptor;
-    } catch (error) {
-      if (strict) throw new ImageFormatError(source, (error as Error).message);
+    } catch {
+      if (strict) {
+        const there = candidates.map((d) => platformName(d.platform ?? {}));
+        throw new ImageFormatError(
+          source,
+          `has no image for ${platformName(platform)} (it has: ${
+            there.join(", ")
+          }); ask for one of those`,
+        );
+      }
       // No entry for this machine: fall back to the first linux image, as before.
     }
   }
