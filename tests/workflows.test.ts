@@ -299,6 +299,13 @@ describe("daily workflows", () => {
     assert.equal(armLocal.code, 0, armLocal.stderr);
     assert.equal(armLocal.json.platform.architecture, "arm64");
     assert.equal(armLocal.json.manifest.digest, arm);
+    // The report says the image came from an index, and which platforms it holds.
+    const both = [{ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" }];
+    assert.deepEqual(armLocal.json.index, { digest: result.indexDigest, platforms: both });
+    const fromRegistry = await platformOf(`docker://${reg.host}/multi:1`, "linux/arm64");
+    assert.equal(fromRegistry.code, 0, fromRegistry.stderr);
+    assert.deepEqual(fromRegistry.json.index, { digest: result.indexDigest, platforms: both });
+    assert.equal(fromRegistry.json.manifest.digest, arm);
     const none = await platformOf(out, "linux/s390x");
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no image for linux\/s390x \(it has: linux\/amd64, linux\/arm64\)/);

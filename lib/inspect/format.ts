@@ -6,6 +6,7 @@
  */
 
 import type { ConfigChange, ImageDiff, PathChange, PathState } from "./diff.ts";
+import { platformName } from "../model/platform.ts";
 import type { ImageReport } from "./inspect.ts";
 import { nodeWeight, type SizeNode } from "./size_map.ts";
 
@@ -72,7 +73,16 @@ export function formatReport(report: ImageReport): string {
   );
   field("config", `${report.config.digest}  (${formatBytes(report.config.size)})`);
   const p = report.platform;
-  field("platform", `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`);
+  field("platform", platformName(p));
+  if (report.index) {
+    const all = report.index.platforms.map(platformName);
+    field(
+      "index",
+      `${report.index.digest ?? "index.json"}  (${all.length} platforms: ${
+        all.join(", ")
+      }; --platform picks one)`,
+    );
+  }
   if (report.created) field("created", report.created);
   if (report.author) field("author", report.author);
   const config = report.containerConfig as Record<string, unknown>;

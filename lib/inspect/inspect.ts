@@ -128,6 +128,12 @@ export interface ImageReport {
   config: { digest: Digest; size: number };
   /** `os`, `architecture`, `variant`. */
   platform: Platform;
+  /**
+   * The multi-platform index the image was chosen from (by the platform
+   * asked for, else this machine's), with every platform it lists; absent for
+   * a single image.
+   */
+  index?: { digest?: Digest; platforms: Platform[] };
   /** The config's `created`. */
   created?: string;
   /** The config's `author`. */
@@ -347,6 +353,7 @@ export async function analyseImage(
     manifest,
     config: { digest: image.config.digest, size: image.config.size },
     platform: platformOf(image),
+    ...(image.sourceIndex ? { index: image.sourceIndex } : {}),
     ...(file.created ? { created: file.created } : {}),
     ...(file.author ? { author: file.author } : {}),
     containerConfig: file.config ?? {},

@@ -67,6 +67,12 @@ export interface Image {
    * `inspect` reads it; writers make their own manifests.
    */
   sourceManifest?: { digest: Digest; mediaType: string; size: number };
+  /**
+   * The multi-platform index the image was chosen from (an OCI layout or
+   * archive, a registry), with the platforms it lists; its digest when it is
+   * a blob (not a layout's `index.json`). Only `inspect` reads it.
+   */
+  sourceIndex?: { digest?: Digest; platforms: Platform[] };
 }
 
 /**

@@ -38,7 +38,7 @@ interface Descriptor {
   digest: Digest;
   size: number;
   annotations?: Record<string, string>;
-  platform?: { architecture?: string; os?: string };
+  platform?: { architecture?: string; os?: string; variant?: string };
 }
 
 function descriptor(source: string, value: unknown, what: string): Descriptor {
@@ -67,7 +67,8 @@ function descriptor(source: string, value: unknown, what: string): Descriptor {
     d.platform !== undefined &&
     (!d.platform || typeof d.platform !== "object" || Array.isArray(d.platform) ||
       (d.platform.architecture !== undefined && typeof d.platform.architecture !== "string") ||
-      (d.platform.os !== undefined && typeof d.platform.os !== "string"))
+      (d.platform.os !== undefined && typeof d.platform.os !== "string") ||
+      (d.platform.variant !== undefined && typeof d.platform.variant !== "string"))
   ) {
     throw new ImageFormatError(source, `${what}.platform must be an object of strings`);
   }
@@ -192,6 +193,8 @@ export async function readOci(
   }
   let refName: string | undefined;
   let fullName: string | undefined;
+  let indexDigest: Digest | undefined; // of the nested index being read, when it is a blob
+  let sourceIndex: Image["sourceIndex"];
   for (let depth = 0;; depth++) {
     if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
       throw new ImageFormatError(source, "index.json lists no manifests");
@@ -218,6 +221,14 @@ export async function readOci(
       platform ?? { os: "linux", architecture: hostArchitecture() },
       platform !== undefined,
     );
+    const platforms = chosen.filter((d) => d.platform?.architecture).map((d) => ({
+      os: d.platform!.os ?? "linux",
+      architecture: d.platform!.architecture!,
+      ...(d.platform!.variant ? { variant: d.platform!.variant } : {}),
+    }));
+    if (platforms.length > 1) {
+      sourceIndex = { ...(indexDigest ? { digest: indexDigest } : {}), platforms };
+    }
     refName ??= pick.annotations?.[REF_NAME];
     fullName ??= pick.annotations?.[CONTAINERD_NAME];
     const doc = parseJson(
@@ -244,6 +255,7 @@ export async function readOci(
         );
       }
       index = doc;
+      indexDigest = pick.digest;
       continue;
     }
     const configDesc = descriptor(source, doc.config, "manifest config");
@@ -289,6 +301,7 @@ export async function readOci(
         mediaType: doc.mediaType ?? pick.mediaType ?? "",
         size: pick.size,
       },
+      ...(sourceIndex ? { sourceIndex } : {}),
     };
   }
 }

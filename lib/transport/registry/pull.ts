@@ -344,10 +344,19 @@ export async function pull(
       ref.digest ? { digest: ref.digest } : undefined,
     );
     let image = top;
+    const indexPlatforms: Platform[] = [];
     if (Array.isArray(top.doc.manifests)) {
       const entries = top.doc.manifests.map((m, i) =>
         descriptor(m, `manifests[${i}]`, puller.where) as PlatformDescriptor & Descriptor
       );
+      for (const { platform: p } of entries) {
+        if (typeof p?.architecture !== "string" || p.architecture === "unknown") continue;
+        indexPlatforms.push({
+          os: typeof p.os === "string" ? p.os : "linux",
+          architecture: p.architecture,
+          ...(typeof p.variant === "string" && p.variant ? { variant: p.variant } : {}),
+        });
+      }
       let chosen: Descriptor;
       try {
         chosen = choosePlatform(entries, want) as Descriptor;
@@ -461,6 +470,9 @@ export async function pull(
           mediaType: image.mediaType,
           size: image.bytes.length,
         },
+        ...(indexPlatforms.length > 1
+          ? { sourceIndex: { digest: top.digest, platforms: indexPlatforms } }
+          : {}),
       },
       reference: { ...ref, digest: top.digest },
       manifestDigest: image.digest,
