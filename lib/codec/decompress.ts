@@ -12,6 +12,7 @@
 import * as zlib from "node:zlib";
 import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { concatBytes } from "../host/concat_bytes.ts";
 import type { ExpansionBudget } from "../host/input_limits.ts";
 
 /**
@@ -143,7 +144,7 @@ export async function* decompress(
     await it.return?.();
     throw e;
   }
-  const peek = head.length === 1 ? head[0] : concat(head, headLength);
+  const peek = head.length === 1 ? head[0] : concatBytes(head, headLength);
   const kind = detectCompression(peek);
 
   let sourceError: unknown;
@@ -378,14 +379,4 @@ async function* zstdFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
   }
   // A frame cut short: the decoders of Deno and Bun end quietly there, so it is said here.
   if (mode !== "magic") throw new Error("the zstd stream is cut short inside a frame");
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

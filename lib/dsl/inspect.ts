@@ -55,18 +55,15 @@ async function openScanned(
   spec: string | ImageDefinition,
   options: OpenImageOptions,
 ): Promise<{ image: Image; scans: Map<Digest, Promise<LayerScan>> }> {
-  if (pulls(spec)) {
-    const sink = new ScanSink(session.store);
-    const image = await openImageIn(session, spec, options, sink);
-    return { image, scans: sink.scansOf(image) };
-  }
-  const sink = new ScanSink(session.store, (n) => session.progress.add(n));
-  session.progress.begin(`reading ${describe(spec)}`);
+  // A pull counts its own bytes; an archive or layout is counted here, as it is scanned.
+  const counted = !pulls(spec);
+  const sink = new ScanSink(session.store, counted ? (n) => session.progress.add(n) : undefined);
+  if (counted) session.progress.begin(`reading ${describe(spec)}`);
   try {
     const image = await openImageIn(session, spec, options, sink);
     return { image, scans: sink.scansOf(image) };
   } finally {
-    session.progress.end();
+    if (counted) session.progress.end();
   }
 }
 

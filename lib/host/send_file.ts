@@ -70,14 +70,18 @@ function denoLibc(): Libc | undefined {
   // Asking first: without --allow-ffi, dlopen would prompt on a terminal.
   if (D.permissions?.querySync?.({ name: "ffi" })?.state !== "granted") return undefined;
   const s = D.dlopen("libc.so.6", SYMBOLS).symbols;
-  const view = (p: unknown) => new D.UnsafePointerView(p);
+  return libcOf(s, () => new D.UnsafePointerView(s.__errno_location()).getInt32(0));
+}
+
+/** The calls of libc's `symbols` (the same in both runtimes but for reading `errno`). */
+function libcOf(s: Any, errno: () => number): Libc {
   return {
     open: (path, flags) => s.open(path, flags),
     close: (fd) => s.close(fd),
     sendfile: (out, input, count) => Number(s.sendfile(out, input, null, count)),
     write: (fd, bytes, length) => Number(s.write(fd, bytes, length)),
     poll: (fds, count, timeout) => s.poll(fds, count, timeout),
-    errno: () => view(s.__errno_location()).getInt32(0),
+    errno,
   };
 }
 
@@ -92,14 +96,7 @@ async function bunLibc(): Promise<Libc> {
     defs[name] = { args: def.parameters.map(kind), returns: kind(def.result) };
   }
   const s = ffi.dlopen("libc.so.6", defs).symbols;
-  return {
-    open: (path, flags) => s.open(path, flags),
-    close: (fd) => s.close(fd),
-    sendfile: (out, input, count) => Number(s.sendfile(out, input, null, count)),
-    write: (fd, bytes, length) => Number(s.write(fd, bytes, length)),
-    poll: (fds, count, timeout) => s.poll(fds, count, timeout),
-    errno: () => ffi.read.i32(s.__errno_location(), 0),
-  };
+  return libcOf(s, () => ffi.read.i32(s.__errno_location(), 0));
 }
 
 let loaded: Promise<FileSender | undefined> | undefined;

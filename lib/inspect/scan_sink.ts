@@ -25,6 +25,7 @@ import {
 } from "../cache/ingest_blob.ts";
 import { decompress, type DecompressOptions, detectCompression } from "../codec/decompress.ts";
 import type { Digest } from "../codec/sha256.ts";
+import { concatBytes } from "../host/concat_bytes.ts";
 import { inputLimits, limitError } from "../host/input_limits.ts";
 import { ImageFormatError } from "../model/errors.ts";
 import type { Image } from "../model/image.ts";
@@ -56,6 +57,8 @@ export class ScanSink implements BlobSink {
   readonly #scans = new Map<Digest, LayerScan | Error>();
   /** Members of every tar read, against `maxEntries`: their headers are what memory holds. */
   #entries = 0;
+  /** Read once: the check runs for every member. */
+  readonly #maxEntries = inputLimits().maxEntries;
 
   /**
    * A sink keeping small documents in `store`.
@@ -122,9 +125,8 @@ export class ScanSink implements BlobSink {
   }
 
   #countEntry(what: string): void {
-    const max = inputLimits().maxEntries;
-    if (++this.#entries > max) {
-      throw limitError(what, "the image's files", this.#entries, "maxEntries", max);
+    if (++this.#entries > this.#maxEntries) {
+      throw limitError(what, "the image's files", this.#entries, "maxEntries", this.#maxEntries);
     }
   }
 
@@ -199,18 +201,8 @@ export class ScanSink implements BlobSink {
     }
     const { digest, size, compressor } = check.finish();
     if (plain && !(scan instanceof Error)) scan.diffId = digest;
-    if (document) this.store.putBytes(concat(document, size));
+    if (document) this.store.putBytes(concatBytes(document, size));
     if (!this.scanOf(digest)) this.#scans.set(digest, scan);
     return { digest, size, compressor };
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

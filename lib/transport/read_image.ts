@@ -95,7 +95,7 @@ async function readAnyImage(
 ): Promise<Image> {
   const { tag, platform, input } = options;
   const sink = options.sink ?? storeSink(store);
-  if (input) return await readArchive(store, path, tag, platform, sink, input);
+  if (input) return await readArchive(store, path, options, sink);
   if (!existsSync(path)) {
     throw new ImageFormatError(path, "no such file or folder; check the fromImage path");
   }
@@ -112,17 +112,15 @@ async function readAnyImage(
       platform,
     );
   }
-  return await readArchive(store, path, tag, platform, sink);
+  return await readArchive(store, path, options, sink);
 }
 
-/** An archive's image: from the file at `path`, or from `input` (which `path` names). */
+/** An archive's image: from the file at `path`, or from `options.input` (which `path` names). */
 async function readArchive(
   store: BlobStore,
   path: string,
-  tag: string | undefined,
-  platform: Platform | undefined,
+  { tag, platform, input }: ReadImageOptions,
   sink: BlobSink,
-  input?: AsyncIterable<Uint8Array>,
 ): Promise<Image> {
   let members;
   try {

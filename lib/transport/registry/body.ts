@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../../host/concat_bytes.ts";
 import { formatBytes } from "../../host/input_limits.ts";
 import { RegistryError } from "./errors.ts";
 
@@ -66,11 +67,5 @@ export async function readBody(
     }
     chunks.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }

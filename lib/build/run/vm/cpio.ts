@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concatBytes } from "../../../host/concat_bytes.ts";
+
 /** One member of an initramfs. */
 export interface CpioEntry {
   /** Path without a leading `/`, e.g. `bin/busybox`. Parents must come first. */
@@ -62,11 +64,5 @@ export function writeCpio(entries: readonly CpioEntry[]): Uint8Array {
   }
   add("TRAILER!!!", 0, new Uint8Array());
   const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total + pad4(total) + ((512 - ((total + pad4(total)) % 512)) % 512));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, total + pad4(total) + ((512 - ((total + pad4(total)) % 512)) % 512));
 }
